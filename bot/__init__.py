@@ -1,0 +1,1 @@
+"""The Slack side of the human-in-the-loop bot."""

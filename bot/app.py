@@ -1,0 +1,35 @@
+"""The Bolt app: Slack's requests in, listeners wired to the service layer."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners import register
+from bot.services import Services
+
+
+def build_app(services: Services) -> AsyncApp:
+    settings = services.settings
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    )
+    # Bolt also reads SLACK_BOT_TOKEN from the environment and warns that our client (with
+    # its API URL and retry handlers) takes precedence; it does, so the warning is noise.
+    bolt_logger = logging.getLogger("slack_bolt.AsyncApp")
+    level = bolt_logger.level
+    bolt_logger.setLevel(logging.ERROR)
+    try:
+        app = AsyncApp(
+            client=services.slack,
+            signing_secret=secret,
+            request_verification_enabled=not settings.socket_mode,
+            # Listeners only record work in Redis, so they finish before Slack's ack is
+            # sent: an acknowledged event is already durable.
+            process_before_response=True,
+        )
+    finally:
+        bolt_logger.setLevel(level)
+    register(app, services)
+    return app

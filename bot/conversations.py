@@ -1,0 +1,346 @@
+"""Runs a Slack thread's conversation: the graph turns, and what they mean in Slack.
+
+A worker holding the thread's lease calls `step()` until it reports no progress. Each step
+does one durable thing: start a job (a message to answer, or expert answers to resume with),
+finish it, or post the expert requests of a paused graph. A job is written to Redis before it
+runs and cleared after its effects, so a crash at any point is repaired by running the step
+again, in this process or another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import openai
+import redis.asyncio as aioredis
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, Interrupt
+
+from bot import blocks, ids, keys
+from bot.domain import IncomingMessage, ThreadRef
+from bot.formatting import markdown_to_mrkdwn, split_message
+from bot.requests import ExpertRequest, RequestStore
+from bot.slack_effects import SlackEffects, is_permanent, slack_error
+
+log = logging.getLogger(__name__)
+
+# The model endpoint failing after its own retries, or the turn running out of time.
+MODEL_ERRORS = (openai.APIError, TimeoutError)
+MAX_JOB_FAILURES = 5  # unexpected errors on one job before the asker is told and it is dropped
+HELD_NOTES_LIMIT = 20
+
+# KEYS: lock, thread, inbox. ARGV: token, pop inbox head ("1"/"0").
+_FINISH_JOB = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[2], 'job', 'job_failures')
+if ARGV[2] == '1' then redis.call('LPOP', KEYS[3]) end
+return 1
+"""
+
+
+class LeaseLost(Exception):
+    """Another worker took over the thread; this one must stop without side effects."""
+
+
+class ExpertPostFailed(Exception):
+    """An expert request could not be posted; it is retried, never dropped."""
+
+
+class Lease(Protocol):
+    token: str
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # "message" or "resume"
+    key: str  # effect keys of this job's posts derive from it
+    item: IncomingMessage | None = None
+    request_ids: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "key": self.key,
+                "item": self.item.to_json() if self.item else None,
+                "requests": list(self.request_ids),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> Job:
+        data = json.loads(raw)
+        item = IncomingMessage.from_json(data["item"]) if data.get("item") else None
+        return cls(data["kind"], data["key"], item, tuple(data.get("requests") or ()))
+
+
+def graph_config(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def human_message_id(item: IncomingMessage) -> str:
+    return f"slack:{item.id}"
+
+
+class ConversationService:
+    def __init__(
+        self,
+        *,
+        graph: CompiledStateGraph,
+        redis: aioredis.Redis,
+        effects: SlackEffects,
+        requests: RequestStore,
+        expert_channel: str,
+        conversation_ttl_seconds: int,
+        turn_timeout_seconds: float,
+    ) -> None:
+        self._graph = graph
+        self._redis = redis
+        self._effects = effects
+        self._requests = requests
+        self._expert_channel = expert_channel
+        self._ttl = conversation_ttl_seconds
+        self._turn_timeout = turn_timeout_seconds
+        self._finish_job_script = redis.register_script(_FINISH_JOB)
+
+    async def version(self, thread_id: str) -> str:
+        """Changes whenever something arrives for the thread (see bot/intake.py)."""
+        return str(await self._redis.hget(keys.thread(thread_id), "version") or "")
+
+    async def step(self, thread_id: str, lease: Lease) -> bool:
+        """Do the thread's next piece of work. False when there is none for now."""
+        record = await self._redis.hgetall(keys.thread(thread_id))
+        if not record:
+            return False
+        thread = ThreadRef(record["team"], record["channel"], record["root"])
+        if record.get("job"):
+            await self._run_job(thread, Job.from_json(record["job"]), lease)
+            return True
+
+        state = await self._graph.aget_state(graph_config(thread_id))
+        if state.interrupts:
+            return await self._handle_waiting(thread, record, state.interrupts)
+
+        head = await self._redis.lindex(keys.inbox(thread_id), 0)
+        if head is None:
+            await self._let_expire(thread_id)
+            return False
+        item = IncomingMessage.from_json(head)
+        await self._start_job(thread_id, Job("message", item.id, item=item))
+        return True
+
+    async def record_failure(self, thread_id: str, error: BaseException) -> None:
+        """Count an unexpected error on the thread's job; after a few, tell the asker and
+        drop the job so one bad message cannot stall its thread for ever."""
+        record_key = keys.thread(thread_id)
+        failures = await self._redis.hincrby(record_key, "job_failures", 1)
+        permanent = is_permanent(error)
+        if failures < MAX_JOB_FAILURES and not permanent:
+            return
+        record = await self._redis.hgetall(record_key)
+        if not record.get("job"):
+            return
+        job = Job.from_json(record["job"])
+        log.error(
+            "Giving up on job %s in thread %s after %d failures: %r",
+            job.key, thread_id, failures, error,
+        )  # fmt: skip
+        if not permanent:
+            thread = ThreadRef(record["team"], record["channel"], record["root"])
+            await self._effects.post_once(
+                f"failed:{job.key}",
+                channel=thread.channel,
+                thread_ts=thread.root,
+                text=blocks.TURN_FAILED_NOTE,
+            )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(record_key, "job", "job_failures")
+            if job.kind == "message":
+                pipe.lpop(keys.inbox(thread_id))
+            await pipe.execute()
+
+    # ------------------------------------------------------------------ waiting for experts
+
+    async def _handle_waiting(
+        self, thread: ThreadRef, record: dict[str, str], interrupts: tuple[Interrupt, ...]
+    ) -> bool:
+        # Pending requests keep their conversation: nothing of it may expire meanwhile.
+        await self._redis.persist(keys.thread(thread.id))
+        requests = [await self._ensure_request(thread, record, i) for i in interrupts]
+        settled = [r for r in requests if not r.is_pending]
+        for request in settled:
+            await self._show_settled(request)
+        if settled:
+            ids_ = tuple(sorted(r.id for r in settled))
+            await self._start_job(thread.id, Job("resume", "resume:" + ",".join(ids_),
+                                                 request_ids=ids_))  # fmt: skip
+            return True
+        await self._note_held_messages(thread)
+        return False
+
+    async def _ensure_request(
+        self, thread: ThreadRef, record: dict[str, str], interrupt: Interrupt
+    ) -> ExpertRequest:
+        """The request for an interrupt: recorded, then posted to experts, then noted in
+        the asker's thread. Each part happens once, whatever is re-run."""
+        value = interrupt.value
+        question = str(value.get("query", value)) if isinstance(value, dict) else str(value)
+        request = await self._requests.ensure(
+            thread,
+            interrupt_id=interrupt.id,
+            question=question,
+            asker=record.get("asker", ""),
+            asker_ts=record.get("asker_ts", ""),
+        )
+        try:
+            if not request.expert_ts:
+                link = await self._effects.permalink(
+                    channel=thread.channel, ts=request.asker_ts or thread.root
+                )
+                request = replace(request, thread_link=link or "")
+                text, request_blocks = blocks.expert_request_message(request, link)
+                ts = await self._effects.post_once(
+                    f"request:{request.id}",
+                    channel=self._expert_channel,
+                    text=text,
+                    blocks=request_blocks,
+                )
+                await self._requests.update(request.id, expert_ts=ts, thread_link=link or "")
+                request = replace(request, expert_ts=ts)
+        except Exception as exc:
+            log.error(
+                "Posting expert request %s for thread %s to %s failed (%s); will retry",
+                request.id, thread.id, self._expert_channel, slack_error(exc) or repr(exc),
+            )  # fmt: skip
+            raise ExpertPostFailed(request.id) from exc
+        await self._effects.post_once(
+            f"asked:{request.id}",
+            channel=thread.channel,
+            thread_ts=thread.root,
+            text=blocks.asked_expert_note(question),
+        )
+        return request
+
+    async def _show_settled(self, request: ExpertRequest) -> None:
+        """Turn the request message into a record of who answered, and when."""
+        if request.shown_answered or not request.expert_ts:
+            return
+        text, answered_blocks = blocks.answered_request_message(request, request.thread_link)
+        try:
+            await self._effects.update(
+                channel=self._expert_channel,
+                ts=request.expert_ts,
+                text=text,
+                blocks=answered_blocks,
+            )
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+            log.warning("Could not update request message %s: %s", request.id, slack_error(exc))
+        await self._requests.update(request.id, shown_answered="1")
+
+    async def _note_held_messages(self, thread: ThreadRef) -> None:
+        """Messages sent while the graph waits stay in the inbox until it resumes (sending
+        them to a paused graph would break its history); each gets a note saying so."""
+        held = await self._redis.lrange(keys.inbox(thread.id), 0, HELD_NOTES_LIMIT - 1)
+        for raw in held:
+            item = IncomingMessage.from_json(raw)
+            await self._effects.post_once(
+                f"held:{item.id}",
+                channel=thread.channel,
+                thread_ts=thread.root,
+                text=blocks.HELD_MESSAGE_NOTE,
+            )
+
+    # ------------------------------------------------------------------ jobs
+
+    async def _start_job(self, thread_id: str, job: Job) -> None:
+        await self._redis.hset(keys.thread(thread_id), "job", job.to_json())
+
+    async def _run_job(self, thread: ThreadRef, job: Job, lease: Lease) -> None:
+        item = job.item
+        if item is not None:
+            await self._redis.hset(
+                keys.thread(thread.id), mapping={"asker": item.user, "asker_ts": item.ts}
+            )
+            await self._effects.react(
+                channel=item.channel, ts=item.ts, name=ids.WORKING_REACTION, on=True
+            )
+        requests = [r for r in [await self._requests.get(i) for i in job.request_ids] if r]
+        try:
+            async with asyncio.timeout(self._turn_timeout):
+                await self._advance_graph(thread.id, job, requests)
+        except MODEL_ERRORS as exc:
+            log.warning("Model call failed for thread %s, job %s: %r", thread.id, job.key, exc)
+            await self._effects.post_once(
+                f"model-failed:{job.key}",
+                channel=thread.channel,
+                thread_ts=thread.root,
+                text=blocks.MODEL_FAILED_NOTE,
+            )
+        else:
+            state = await self._graph.aget_state(graph_config(thread.id))
+            if not state.interrupts:
+                await self._post_reply(thread, job, state.values.get("messages") or [])
+        for request in requests:
+            await self._requests.finish(request.id, self._ttl)
+        if item is not None:
+            await self._effects.react(
+                channel=item.channel, ts=item.ts, name=ids.WORKING_REACTION, on=False
+            )
+        done = await self._finish_job_script(
+            keys=[keys.lock(thread.id), keys.thread(thread.id), keys.inbox(thread.id)],
+            args=[lease.token, "1" if job.kind == "message" else "0"],
+        )
+        if not done:
+            raise LeaseLost(thread.id)
+
+    async def _advance_graph(self, thread_id: str, job: Job, requests: list[ExpertRequest]) -> None:
+        """Run the graph for the job, or carry on a run a crash cut short."""
+        config = graph_config(thread_id)
+        state = await self._graph.aget_state(config)
+        if job.item is not None:
+            message_id = human_message_id(job.item)
+            known = {m.id for m in state.values.get("messages") or []}
+            if message_id not in known:
+                message = HumanMessage(
+                    content=job.item.text or "(an empty message)",
+                    id=message_id,
+                    name=job.item.user,
+                )
+                await self._graph.ainvoke({"messages": [message]}, config, durability="sync")
+                return
+        else:
+            waiting = {i.id for i in state.interrupts}
+            resume = {r.interrupt_id: r.resume_value for r in requests if r.interrupt_id in waiting}
+            if resume:
+                # Each answer resumes its own interrupt; others stay paused.
+                await self._graph.ainvoke(Command(resume=resume), config, durability="sync")
+                return
+        if state.next and not state.interrupts:
+            await self._graph.ainvoke(None, config, durability="sync")
+
+    async def _post_reply(self, thread: ThreadRef, job: Job, messages: list[Any]) -> None:
+        last = messages[-1] if messages else None
+        if not isinstance(last, AIMessage) or last.tool_calls:
+            return
+        text = markdown_to_mrkdwn(last.text) or "_(The model gave an empty answer.)_"
+        for index, chunk in enumerate(split_message(text)):
+            await self._effects.post_once(
+                f"reply:{job.key}:{index}",
+                channel=thread.channel,
+                thread_ts=thread.root,
+                text=chunk,
+            )
+
+    async def _let_expire(self, thread_id: str) -> None:
+        """An idle conversation expires after the configured time without activity."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.expire(keys.thread(thread_id), self._ttl)
+            pipe.expire(keys.thread_requests(thread_id), self._ttl)
+            await pipe.execute()

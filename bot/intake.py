@@ -1,0 +1,109 @@
+"""From "Slack delivered it" to "a worker will run it": the one path every message takes.
+
+A message is recorded in Redis, atomically with its dedupe marker and a wake-up on the intake
+stream, before Slack gets its acknowledgement. Workers (bot/worker.py) read the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot import keys
+from bot.domain import IncomingMessage, ThreadRef
+from bot.formatting import slack_to_plain
+
+# Message subtypes that are someone writing to the bot; edits, joins, bot posts are not.
+HANDLED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+SEEN_TTL_SECONDS = 3 * 24 * 3600  # Slack retries for minutes; a day's margin and more
+
+# KEYS: seen, inbox, thread, stream. ARGV: item, thread id, seen ttl, team, channel, root, now
+_ACCEPT_MESSAGE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'team', ARGV[4], 'channel', ARGV[5], 'root', ARGV[6],
+           'active_at', ARGV[7])
+redis.call('HINCRBY', KEYS[3], 'version', 1)
+redis.call('XADD', KEYS[4], '*', 'thread', ARGV[2])
+return 1
+"""
+
+
+def message_from_event(
+    event: dict[str, Any], *, team_id: str, bot_user_id: str | None
+) -> IncomingMessage | None:
+    """The message an event carries, if it is one the bot may answer (thread rules aside)."""
+    if event.get("subtype") not in HANDLED_SUBTYPES:
+        return None
+    user = event.get("user")
+    if not user or event.get("bot_id") or user == bot_user_id:
+        return None
+    channel, ts = event.get("channel"), event.get("ts")
+    if not channel or not ts:
+        return None
+    # The installation's team, not the author's: in a shared channel they differ.
+    team = team_id or event.get("team")
+    if not team:
+        return None
+    return IncomingMessage(
+        team=team,
+        channel=channel,
+        ts=ts,
+        root=event.get("thread_ts") or ts,
+        user=user,
+        text=slack_to_plain(event.get("text") or "", bot_user_id),
+    )
+
+
+class Intake:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self._accept = redis.register_script(_ACCEPT_MESSAGE)
+
+    async def is_known_thread(self, thread: ThreadRef) -> bool:
+        """Whether the bot takes part in this thread (it was mentioned or answered there)."""
+        return bool(await self._redis.exists(keys.thread(thread.id)))
+
+    async def accept_event(
+        self, event: dict[str, Any], *, team_id: str, bot_user_id: str | None
+    ) -> bool:
+        """Record a `message` or `app_mention` event if the bot should answer it.
+
+        Returns True when a new message was recorded, False when it was not for the bot or
+        was a duplicate (the same message arrives as `app_mention` and as `message`).
+        """
+        mentioned = event.get("type") == "app_mention" or (
+            bool(bot_user_id) and f"<@{bot_user_id}" in (event.get("text") or "")
+        )
+        message = message_from_event(event, team_id=team_id, bot_user_id=bot_user_id)
+        if message is None:
+            return False
+        direct = event.get("channel_type") == "im"
+        if not (mentioned or direct):
+            in_thread = message.root != message.ts
+            if not in_thread or not await self.is_known_thread(message.thread):
+                return False
+        return await self.accept_message(message)
+
+    async def accept_message(self, message: IncomingMessage) -> bool:
+        thread = message.thread
+        recorded = await self._accept(
+            keys=[
+                keys.seen(message.id),
+                keys.inbox(thread.id),
+                keys.thread(thread.id),
+                keys.INTAKE_STREAM,
+            ],
+            args=[
+                message.to_json(),
+                thread.id,
+                SEEN_TTL_SECONDS,
+                thread.team,
+                thread.channel,
+                thread.root,
+                f"{time.time():.3f}",
+            ],
+        )
+        return bool(recorded)

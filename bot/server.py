@@ -1,0 +1,170 @@
+"""Serving: Slack's HTTP endpoint or Socket Mode, a health endpoint, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import build_app
+from bot.services import Services, build_services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/health"
+SHUTDOWN_GRACE_SECONDS = 7.0  # of the 10 s a process manager usually allows after SIGTERM
+MAX_BODY_BYTES = 1024 * 1024
+
+INTERACTIVE_TYPES = {
+    "block_actions": ("actions", list),
+    "view_submission": ("view", dict),
+    "view_closed": ("view", dict),
+    "shortcut": ("callback_id", str),
+    "message_action": ("callback_id", str),
+    "block_suggestion": ("action_id", str),
+}
+
+
+def malformed_reason(content_type: str, text: str) -> str | None:
+    """Why a (correctly signed) body is not a Slack request we can route, or None."""
+    if content_type == "application/json":
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            return "body is not valid JSON"
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            return "JSON body has no type"
+        if payload["type"] == "event_callback":
+            event = payload.get("event")
+            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                return "event_callback without an event"
+        return None
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            form = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
+        except ValueError:
+            return "body is not valid form data"
+        if "payload" not in form:
+            return None if "command" in form or "ssl_check" in form else "form without payload"
+        try:
+            payload = json.loads(form["payload"][0])
+        except ValueError:
+            return "payload is not valid JSON"
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            return "payload has no type"
+        shape = INTERACTIVE_TYPES.get(payload["type"])
+        if shape and not isinstance(payload.get(shape[0]), shape[1]):
+            return f"{payload['type']} payload without {shape[0]}"
+        user = payload.get("user")
+        if shape and not (isinstance(user, dict) and isinstance(user.get("id"), str)):
+            return f"{payload['type']} payload without a user"
+        return None
+    return f"unsupported content type {content_type!r}"
+
+
+def http_routes(app: AsyncApp, services: Services) -> web.Application:
+    settings = services.settings
+    verifier = (
+        SignatureVerifier(settings.slack_signing_secret.get_secret_value())
+        if settings.slack_signing_secret
+        else None
+    )
+
+    async def slack_events(request: web.Request) -> web.Response:
+        if verifier is None:
+            return web.json_response({"error": "HTTP mode is off (Socket Mode)"}, status=404)
+        raw = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        # The signature first: nothing unsigned is parsed, let alone routed.
+        if not verifier.is_valid(
+            body=raw,
+            timestamp=headers.get("x-slack-request-timestamp", ""),
+            signature=headers.get("x-slack-signature", ""),
+        ):
+            return web.json_response({"error": "invalid signature"}, status=401)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return web.json_response({"error": "body is not UTF-8"}, status=400)
+        reason = malformed_reason(request.content_type, text)
+        if reason:
+            return web.json_response({"error": reason}, status=400)
+        bolt_response = await app.async_dispatch(
+            AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+        )
+        if bolt_response.status >= 500:
+            # A listener could not record the request (Redis down): not acknowledged, so
+            # Slack delivers it again later.
+            return web.json_response({"error": "temporarily unavailable"}, status=503)
+        return await to_aiohttp_response(bolt_response)
+
+    async def health(_: web.Request) -> web.Response:
+        redis_ok = await services.redis_ok()
+        body = {
+            "status": "ok" if redis_ok else "degraded",
+            "redis": "ok" if redis_ok else "unreachable",
+            "mode": "socket" if settings.socket_mode else "http",
+            "turns_in_flight": services.worker.health.in_flight,
+            "worker": services.worker.consumer,
+        }
+        return web.json_response(body, status=200 if redis_ok else 503)
+
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
+    web_app.router.add_post(EVENTS_PATH, slack_events)
+    web_app.router.add_get(HEALTH_PATH, health)
+    return web_app
+
+
+async def serve(settings: Settings, redis_url: str, *, stop: asyncio.Event | None = None) -> None:
+    """Run the bot until SIGTERM/SIGINT, or until `stop` is set when one is given, then
+    shut down within 10 s."""
+    if stop is None:  # a process of its own: signals stop it
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    services = await build_services(settings, redis_url)
+    app = build_app(services)
+    runner = web.AppRunner(http_routes(app, services), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    socket_handler: AsyncSocketModeHandler | None = None
+    try:
+        if settings.socket_mode and settings.slack_app_token:
+            socket_handler = AsyncSocketModeHandler(
+                app, settings.slack_app_token.get_secret_value(), web_client=services.slack
+            )
+            await socket_handler.connect_async()
+        await services.worker.start()
+        log.info(
+            "Bot ready: %s, health on port %d",
+            "Socket Mode" if socket_handler else f"HTTP on port {settings.port}{EVENTS_PATH}",
+            settings.port,
+        )
+        await stop.wait()
+        log.info("Shutting down: no new work; running turns get %.0f s", SHUTDOWN_GRACE_SECONDS)
+    finally:
+        if socket_handler is not None:
+            await socket_handler.close_async()
+        await site.stop()  # HTTP: no new requests; Slack retries them on another process
+        await services.worker.stop(SHUTDOWN_GRACE_SECONDS)
+        await runner.cleanup()
+        await services.aclose()
+        log.info("Stopped")
+
+
+def bound_port(runner: web.AppRunner) -> Any:  # pragma: no cover - helper for tests
+    return [s._server.sockets[0].getsockname()[1] for s in runner.sites]  # type: ignore[attr-defined]

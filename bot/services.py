@@ -1,0 +1,166 @@
+"""The service layer, built once from settings: what listeners and workers call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from langchain_openai import ChatOpenAI
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.answers import AnswerService
+from bot.conversations import ConversationService
+from bot.experts import ExpertDirectory
+from bot.intake import Intake
+from bot.redis_server import check_modules, redacted_url
+from bot.requests import RequestStore
+from bot.settings import Settings
+from bot.slack_effects import SlackEffects
+from bot.worker import Worker
+from graph import build_graph
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: aioredis.Redis
+    slack: AsyncWebClient
+    checkpointer: BaseCheckpointSaver
+    intake: Intake
+    requests: RequestStore
+    experts: ExpertDirectory
+    answers: AnswerService
+    conversations: ConversationService
+    worker: Worker
+
+    async def redis_ok(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), 2))
+        except Exception:
+            return False
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+        closer = getattr(self.checkpointer, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client: waits out 429s (Retry-After) and retries 5xx and broken links."""
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=30,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            AsyncConnectionErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+def chat_model(settings: Settings) -> ChatOpenAI:
+    """The model client: the openai library retries timeouts, 429 and 5xx with backoff;
+    TURN_TIMEOUT_SECONDS bounds the whole turn."""
+    return ChatOpenAI(
+        model=settings.openai_model,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        timeout=settings.model_timeout_seconds,
+        max_retries=settings.model_max_retries,
+    )
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    return aioredis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=5,
+        socket_timeout=15,  # above the worker's 1 s blocking reads
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=2, base=0.1), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+async def wait_for_redis(client: aioredis.Redis, url: str) -> None:
+    """Block until Redis answers, logging while it does not; refuse one without modules."""
+    delay = 0.5
+    while True:
+        try:
+            await client.ping()
+            break
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("Waiting for Redis at %s: %s", redacted_url(url), exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+    await check_modules(client, url)
+
+
+async def make_checkpointer(settings: Settings, redis_url: str) -> BaseCheckpointSaver:
+    from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
+
+    saver = AsyncShallowRedisSaver(
+        redis_url=redis_url,
+        ttl={"default_ttl": settings.conversation_ttl_days * 24 * 60, "refresh_on_read": True},
+    )
+    await saver.asetup()
+    return saver
+
+
+async def build_services(settings: Settings, redis_url: str) -> Services:
+    redis = redis_client(redis_url)
+    await wait_for_redis(redis, redis_url)
+    slack = slack_client(settings)
+    checkpointer = await make_checkpointer(settings, redis_url)
+    graph = build_graph(chat_model(settings), checkpointer, context_tokens=settings.context_tokens)
+    requests = RequestStore(redis)
+    experts = ExpertDirectory(
+        slack,
+        expert_channel=settings.expert_channel,
+        expert_users=settings.expert_users,
+        expert_usergroup=settings.expert_usergroup,
+    )
+    effects = SlackEffects(slack, redis)
+    conversations = ConversationService(
+        graph=graph,
+        redis=redis,
+        effects=effects,
+        requests=requests,
+        expert_channel=settings.expert_channel,
+        conversation_ttl_seconds=int(settings.conversation_ttl_days * 86_400),
+        turn_timeout_seconds=settings.turn_timeout_seconds,
+    )
+    worker = Worker(
+        redis,
+        conversations,
+        concurrency=settings.worker_concurrency,
+        lease_seconds=settings.lease_seconds,
+    )
+    return Services(
+        settings=settings,
+        redis=redis,
+        slack=slack,
+        checkpointer=checkpointer,
+        intake=Intake(redis),
+        requests=requests,
+        experts=experts,
+        answers=AnswerService(client=slack, requests=requests, experts=experts, effects=effects),
+        conversations=conversations,
+        worker=worker,
+    )
