@@ -182,7 +182,7 @@ class _Renderer:
     # Inline level.
     def _inline(self, tok: Token, *, in_bold: bool = False, plain: bool = False) -> str:
         out: list[str] = []
-        link_stack: list[tuple[str, int]] = []
+        link_stack: list[tuple[str, int, bool]] = []
         for child in tok.children or []:
             kind = child.type
             if kind == "text":
@@ -201,10 +201,11 @@ class _Renderer:
                 if not plain:
                     out.append("~")
             elif kind == "link_open":
-                link_stack.append((str(child.attrs.get("href", "")), len(out)))
+                href = str(child.attrs.get("href", ""))
+                link_stack.append((href, len(out), child.markup == "autolink"))
             elif kind == "link_close" and link_stack:
-                href, start = link_stack.pop()
-                label = "".join(out[start:])
+                href, start, autolink = link_stack.pop()
+                label = "" if autolink else "".join(out[start:])
                 del out[start:]
                 out.append(_link(href, label, plain))
             elif kind == "image":
@@ -218,12 +219,13 @@ class _Renderer:
 def _link(href: str, label: str, plain: bool) -> str:
     if not re.match(r"^(https?|mailto):", href, re.IGNORECASE):
         return label  # relative or javascript: links are not links in Slack
+    autolink = not label
     href = href.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
     if plain:
-        return label if label == href else f"{label} ({href})"
-    if not label or label == href:
+        return href if autolink else f"{label} ({href})"
+    if autolink:
         return f"<{href}>"
-    return f"<{href}|{label}>"
+    return f"<{href}|{label.replace('|', '¦')}>"
 
 
 # --------------------------------------------------------------------------- splitting
