@@ -7,8 +7,6 @@ import logging
 import sys
 
 from bot.logs import configure_logging
-from bot.redis_server import EmbeddedRedis, RedisUnsuitable
-from bot.server import serve
 from bot.settings import ConfigError, Settings
 
 log = logging.getLogger("bot")
@@ -21,6 +19,10 @@ def main() -> int:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.secrets())
+    # Imported after the settings are checked: a configuration error shows in a blink.
+    from bot.redis_server import EmbeddedRedis, RedisUnsuitable
+    from bot.server import serve
+
     embedded: EmbeddedRedis | None = None
     try:
         redis_url = settings.redis_url

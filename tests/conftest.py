@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -9,6 +10,7 @@ from bot.redis_server import EmbeddedRedis
 from tests.harness import (
     EXPERT_CHANNEL,
     EXPERTS,
+    BotProcess,
     InProcessBot,
     bot_env,
     free_port,
@@ -80,3 +82,44 @@ async def http_bot(
     running = await start_bot(slack, model, redis_url, "http")
     yield running
     await running.stop()
+
+
+@pytest.fixture
+async def make_bot(
+    slack: SlackStandIn, model: ChatModelStandIn, redis_url: str
+) -> AsyncIterator[Callable[..., Awaitable[InProcessBot]]]:
+    """Start in-process bots with extra settings: `await make_bot("http", LEASE_SECONDS="2")`."""
+    started: list[InProcessBot] = []
+
+    async def make(mode: str = "http", *, redis: str | None = None, **extra: str) -> InProcessBot:
+        running = await start_bot(slack, model, redis or redis_url, mode, **extra)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        await running.stop()
+
+
+@pytest.fixture
+async def spawn_bot(
+    slack: SlackStandIn, model: ChatModelStandIn, redis_url: str, tmp_path: Path
+) -> AsyncIterator[Callable[..., Awaitable[BotProcess]]]:
+    """Start `python -m bot` processes on the test's Redis; all are killed at the end."""
+    started: list[BotProcess] = []
+
+    async def spawn(mode: str = "http", **extra: str) -> BotProcess:
+        env = bot_env(slack, model, redis_url, port=free_port(), mode=mode, **extra)
+        process = BotProcess(env, tmp_path / f"bot-{len(started)}.log")
+        started.append(process)
+        await process.start()
+        slack.delivery = mode
+        if slack.bot_url is None:
+            slack.bot_url = process.events_url
+        if mode == "socket":
+            await slack.wait_for_sockets(sum(1 for p in started if p.process.poll() is None))
+        return process
+
+    yield spawn
+    for process in started:
+        process.kill()

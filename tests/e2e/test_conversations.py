@@ -81,7 +81,7 @@ async def test_messages_not_for_the_bot_are_ignored(
     assert slack.calls_to("chat.postMessage") == []
 
 
-async def test_retried_event_is_answered_once(http_bot, slack: SlackStandIn, model):
+async def test_retried_event_is_answered_once(bot, slack: SlackStandIn, model):
     message = await slack.user_says(ASKER, CHANNEL, f"<@{BOT_USER}> once please", as_events=())
     body = slack.message_event(message, "app_mention", "channel")
     assert await slack.deliver_event(body) == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 
 from bot import ids
 from tests.e2e.helpers import (
@@ -98,7 +99,7 @@ async def test_click_on_answered_request_says_who_answered(bot, slack: SlackStan
     root = await ask_expert(slack, "Can I expense a monitor?")
     [request] = request_messages(slack)
     # Keep the original, button-bearing message as a stale client would still show it.
-    stale = type(request)(**{**request.__dict__, "blocks": list(request.blocks or [])})
+    stale = copy.deepcopy(request)
     assert await answer(slack, EXPERT, request, "Yes, up to 300 EUR.") is None
     await eventually(lambda: len(slack.bot_replies(CHANNEL, root.ts)) == 2)
 

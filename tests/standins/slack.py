@@ -34,6 +34,7 @@ class Fault:
     status: int = 200
     error: str | None = None
     retry_after: int | None = None
+    channel: str | None = None
 
 
 @dataclass
@@ -102,7 +103,7 @@ class SlackStandIn:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/socket", self._socket)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -124,9 +125,10 @@ class SlackStandIn:
     # ------------------------------------------------------------------ Web API
 
     def fail(self, method: str, *, times: int = 1, status: int = 200, error: str | None = None,
-             retry_after: int | None = None) -> None:  # fmt: skip
-        """Make the next `times` calls of `method` fail: an HTTP status or a Slack error."""
-        self.faults.append(Fault(method, times, status, error, retry_after))
+             retry_after: int | None = None, channel: str | None = None) -> None:  # fmt: skip
+        """Make the next `times` calls of `method` (to `channel`, if given) fail: with an
+        HTTP status (429 with Retry-After, 5xx) or with a Slack error in a 200 answer."""
+        self.faults.append(Fault(method, times, status, error, retry_after, channel))
 
     def next_ts(self) -> str:
         return f"{self._base_ts + next(self._clock)}.{next(self._clock):06d}"
@@ -139,6 +141,8 @@ class SlackStandIn:
         args = await _read_args(request)
         self.calls.append((method, args))
         for fault in self.faults:
+            if fault.channel and args.get("channel") != fault.channel:
+                continue
             if fault.method == method and fault.times > 0:
                 fault.times -= 1
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
@@ -342,10 +346,15 @@ class SlackStandIn:
         }  # fmt: skip
 
     async def deliver_event(self, body: dict[str, Any], *, retry_num: int | None = None) -> int:
-        """Send an Events API payload; returns the HTTP status (or 200 for a socket ack)."""
+        """Send an Events API payload; returns the HTTP status. Over Socket Mode: 200 when
+        the bot acknowledged it within 3 s, 0 when it did not (Slack would then retry)."""
         self.events_delivered += 1
         if self.delivery == "socket":
-            await self.socket_send("events_api", body, retry_attempt=retry_num or 0)
+            try:
+                await self.socket_send("events_api", body, retry_attempt=retry_num or 0,
+                                       timeout=3.0)  # fmt: skip
+            except TimeoutError:
+                return 0
             return 200
         headers = {"Content-Type": "application/json"}
         if retry_num is not None:
