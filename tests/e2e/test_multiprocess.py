@@ -93,3 +93,21 @@ async def test_sigterm_lets_a_short_turn_finish(
     assert await first.terminate() < 10
     assert slack.bot_replies(CHANNEL, root.ts) == ["Echo: finish me"]
     assert "Stopped" in first.log()
+
+
+async def test_kill_9_between_a_post_and_its_record_does_not_post_twice(
+    spawn_bot, slack: SlackStandIn
+):
+    first = await spawn_bot("http")
+    slack.stalls["chat.postMessage"] = 60  # the reply is posted, its answer never arrives
+    root = await slack.user_says(ASKER, CHANNEL, f"<@{BOT_USER}> post me once")
+    await eventually(lambda: slack.bot_replies(CHANNEL, root.ts), what="reply posted")
+    first.kill()
+    slack.bot_url = (await spawn_bot("http")).events_url
+    # The new process re-runs the job, finds the reply by its metadata, and moves on.
+    await eventually(lambda: slack.calls_to("conversations.replies"), timeout=20)
+    assert await _one_reply_eventually(slack, root.ts) == "Echo: post me once"
+    second = await slack.user_says(ASKER, CHANNEL, "next", thread_ts=root.ts)
+    await eventually(lambda: len(slack.bot_replies(CHANNEL, root.ts)) == 2, timeout=20)
+    assert slack.bot_replies(CHANNEL, root.ts)[1] == "Echo: next"
+    assert second.ts

@@ -83,6 +83,7 @@ class SlackStandIn:
         self.members: dict[str, set[str]] = {}
         self.usergroups: dict[str, set[str]] = {}
         self.faults: list[Fault] = []
+        self.stalls: dict[str, float] = {}  # method -> seconds to sit on an answer once
         self.delivery = "http"  # or "socket"
         self.bot_url: str | None = None
         self.port = 0
@@ -161,6 +162,9 @@ class SlackStandIn:
         result = handler(args)
         if isinstance(result, str):
             return web.json_response({"ok": False, "error": result})
+        if stall := self.stalls.pop(method, 0.0):
+            # The call took effect; its answer is late (the caller may be gone by then).
+            await asyncio.sleep(stall)
         return web.json_response({"ok": True, **result})
 
     def _m_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
