@@ -125,3 +125,18 @@ async def test_markdown_reaches_slack_as_mrkdwn(bot, slack: SlackStandIn):
     assert "<https://example.com/docs|the docs>" in reply
     assert "• first point" in reply
     assert "~old~" in reply
+
+
+async def test_app_home_explains_the_bot_and_counts_requests_for_experts(
+    bot, slack: SlackStandIn
+):
+    await slack.user_says(ASKER, CHANNEL, f"<@{BOT_USER}> ask an expert: anything?")
+    await eventually(lambda: slack.channel_messages("C0EXPERTS"), what="request")
+    for user in (ASKER, "U0EXPERT1"):
+        event = {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
+                 "event_ts": slack.next_ts()}  # fmt: skip
+        assert await slack.deliver_event(slack.event_callback(event)) == 200
+    await eventually(lambda: len(slack.published_views) == 2, what="home views")
+    by_user = {v["user_id"]: str(v["view"]) for v in slack.published_views}
+    assert "Mention me" in by_user[ASKER] and "waiting" not in by_user[ASKER]
+    assert "*1* request is waiting" in by_user["U0EXPERT1"]
