@@ -1,15 +1,16 @@
 """Runs a Slack thread's conversation: the graph turns, and what they mean in Slack.
 
-A worker holding the thread's lease calls `step()` until it reports no progress. Each step
-does one durable thing: start a job (a message to answer, or expert answers to resume with),
-finish it, or post the expert requests of a paused graph. A job is written to Redis before it
-runs and cleared after its effects, so a crash at any point is repaired by running the step
-again, in this process or another.
+A worker holding the thread's lease calls `step()` until it reports no progress. A step does
+one durable thing: run a job (a message to answer, or expert answers to resume with), or post
+the expert requests of a paused graph. A job is recorded in the thread's Redis hash before it
+runs and cleared after its Slack effects, so a crash at any point is repaired by the next
+step, in this process or another, which finds the job still recorded and finishes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -33,11 +34,14 @@ log = logging.getLogger(__name__)
 MODEL_ERRORS = (openai.APIError, TimeoutError)
 MAX_JOB_FAILURES = 5  # unexpected errors on one job before the asker is told and it is dropped
 HELD_NOTES_LIMIT = 20
+# Turns quicker than this need no "working" sign: the answer itself is the sign.
+WORKING_SIGN_DELAY_SECONDS = 1.0
 
-# KEYS: lock, thread, inbox. ARGV: token, pop inbox head ("1"/"0").
+# KEYS: lock, thread, inbox. ARGV: token, pop inbox head ("1"/"0"), waiting ("1"/"0").
 _FINISH_JOB = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('HDEL', KEYS[2], 'job', 'job_failures')
+redis.call('HSET', KEYS[2], 'waiting', ARGV[3])
 if ARGV[2] == '1' then redis.call('LPOP', KEYS[3]) end
 return 1
 """
@@ -53,6 +57,10 @@ class ExpertPostFailed(Exception):
 
 class Lease(Protocol):
     token: str
+
+
+class Pinnable(Protocol):
+    async def apin(self, thread_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,14 @@ class Job:
         return cls(data["kind"], data["key"], item, tuple(data.get("requests") or ()))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a graph run ended: paused on interrupts, or with the messages so far."""
+
+    interrupts: tuple[Interrupt, ...]
+    messages: list[Any]
+
+
 def graph_config(thread_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread_id}}
 
@@ -92,6 +108,7 @@ class ConversationService:
         self,
         *,
         graph: CompiledStateGraph,
+        checkpointer: Pinnable,
         redis: aioredis.Redis,
         effects: SlackEffects,
         requests: RequestStore,
@@ -100,6 +117,7 @@ class ConversationService:
         turn_timeout_seconds: float,
     ) -> None:
         self._graph = graph
+        self._checkpointer = checkpointer
         self._redis = redis
         self._effects = effects
         self._requests = requests
@@ -118,20 +136,19 @@ class ConversationService:
         if not record:
             return False
         thread = ThreadRef(record["team"], record["channel"], record["root"])
-        if record.get("job"):
-            await self._run_job(thread, Job.from_json(record["job"]), lease)
+        if record.get("job"):  # left by a run that did not finish: finish it
+            await self._run_job(thread, Job.from_json(record["job"]), lease, fresh=False)
             return True
-
-        state = await self._graph.aget_state(graph_config(thread_id))
-        if state.interrupts:
-            return await self._handle_waiting(thread, record, state.interrupts)
-
+        if record.get("waiting") == "1":
+            state = await self._graph.aget_state(graph_config(thread_id))
+            if state.interrupts:
+                return await self._handle_waiting(thread, record, state.interrupts, lease)
         head = await self._redis.lindex(keys.inbox(thread_id), 0)
         if head is None:
             await self._let_expire(thread_id)
             return False
         item = IncomingMessage.from_json(head)
-        await self._start_job(thread_id, Job("message", item.id, item=item))
+        await self._start_and_run(thread, Job("message", item.id, item=item), lease)
         return True
 
     async def record_failure(self, thread_id: str, error: BaseException) -> None:
@@ -167,18 +184,27 @@ class ConversationService:
     # ------------------------------------------------------------------ waiting for experts
 
     async def _handle_waiting(
-        self, thread: ThreadRef, record: dict[str, str], interrupts: tuple[Interrupt, ...]
+        self,
+        thread: ThreadRef,
+        record: dict[str, str],
+        interrupts: tuple[Interrupt, ...],
+        lease: Lease,
     ) -> bool:
-        # Pending requests keep their conversation: nothing of it may expire meanwhile.
-        await self._redis.persist(keys.thread(thread.id))
+        # A thread waiting for a person never expires: neither its checkpoint, nor the records
+        # that map its interrupts to requests.
+        await self._checkpointer.apin(thread.id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.persist(keys.thread(thread.id))
+            pipe.persist(keys.thread_requests(thread.id))
+            await pipe.execute()
         requests = [await self._ensure_request(thread, record, i) for i in interrupts]
         settled = [r for r in requests if not r.is_pending]
         for request in settled:
             await self._show_settled(request)
         if settled:
-            ids_ = tuple(sorted(r.id for r in settled))
-            await self._start_job(thread.id, Job("resume", "resume:" + ",".join(ids_),
-                                                 request_ids=ids_))  # fmt: skip
+            request_ids = tuple(sorted(r.id for r in settled))
+            job = Job("resume", "resume:" + ",".join(request_ids), request_ids=request_ids)
+            await self._start_and_run(thread, job, lease)
             return True
         await self._note_held_messages(thread)
         return False
@@ -218,12 +244,14 @@ class ConversationService:
                 request.id, thread.id, self._expert_channel, slack_error(exc) or repr(exc),
             )  # fmt: skip
             raise ExpertPostFailed(request.id) from exc
-        await self._effects.post_once(
-            f"asked:{request.id}",
-            channel=thread.channel,
-            thread_ts=thread.root,
-            text=blocks.asked_expert_note(question),
-        )
+        if not request.asked_note_ts:
+            ts = await self._effects.post_once(
+                f"asked:{request.id}",
+                channel=thread.channel,
+                thread_ts=thread.root,
+                text=blocks.asked_expert_note(question),
+            )
+            await self._requests.update(request.id, asked_note_ts=ts)
         return request
 
     async def _show_settled(self, request: ExpertRequest) -> None:
@@ -248,84 +276,137 @@ class ConversationService:
         """Messages sent while the graph waits stay in the inbox until it resumes (sending
         them to a paused graph would break its history); each gets a note saying so."""
         held = await self._redis.lrange(keys.inbox(thread.id), 0, HELD_NOTES_LIMIT - 1)
+        if not held:
+            return
+        noted_key = keys.held_noted(thread.id)
+        noted = await self._redis.smembers(noted_key)
         for raw in held:
             item = IncomingMessage.from_json(raw)
+            if item.id in noted:
+                continue
             await self._effects.post_once(
                 f"held:{item.id}",
                 channel=thread.channel,
                 thread_ts=thread.root,
                 text=blocks.HELD_MESSAGE_NOTE,
             )
+            await self._redis.sadd(noted_key, item.id)
 
     # ------------------------------------------------------------------ jobs
 
-    async def _start_job(self, thread_id: str, job: Job) -> None:
-        await self._redis.hset(keys.thread(thread_id), "job", job.to_json())
+    async def _start_and_run(self, thread: ThreadRef, job: Job, lease: Lease) -> None:
+        await self._redis.hset(keys.thread(thread.id), "job", job.to_json())
+        await self._run_job(thread, job, lease, fresh=True)
 
-    async def _run_job(self, thread: ThreadRef, job: Job, lease: Lease) -> None:
+    async def _run_job(self, thread: ThreadRef, job: Job, lease: Lease, *, fresh: bool) -> None:
+        """Run a job's graph work and make its Slack posts. `fresh`: recorded just now, so
+        nothing of it can have happened yet and the recovery checks are skipped."""
         item = job.item
         if item is not None:
             await self._redis.hset(
                 keys.thread(thread.id), mapping={"asker": item.user, "asker_ts": item.ts}
             )
-            await self._effects.react(
-                channel=item.channel, ts=item.ts, name=ids.WORKING_REACTION, on=True
-            )
         requests = [r for r in [await self._requests.get(i) for i in job.request_ids] if r]
-        try:
-            async with asyncio.timeout(self._turn_timeout):
-                await self._advance_graph(thread.id, job, requests)
-        except MODEL_ERRORS as exc:
-            log.warning("Model call failed for thread %s, job %s: %r", thread.id, job.key, exc)
-            await self._effects.post_once(
-                f"model-failed:{job.key}",
-                channel=thread.channel,
-                thread_ts=thread.root,
-                text=blocks.MODEL_FAILED_NOTE,
-            )
-        else:
-            state = await self._graph.aget_state(graph_config(thread.id))
-            if not state.interrupts:
-                await self._post_reply(thread, job, state.values.get("messages") or [])
+        outcome: Outcome | None = None
+        async with self._working_sign(item):
+            try:
+                async with asyncio.timeout(self._turn_timeout):
+                    outcome = await self._advance_graph(thread.id, job, requests, fresh=fresh)
+            except MODEL_ERRORS as exc:
+                log.warning("Model call failed for thread %s, job %s: %r", thread.id, job.key, exc)
+                await self._effects.post_once(
+                    f"model-failed:{job.key}",
+                    channel=thread.channel,
+                    thread_ts=thread.root,
+                    text=blocks.MODEL_FAILED_NOTE,
+                    fresh=fresh,
+                )
+            if outcome is not None and not outcome.interrupts:
+                await self._post_reply(thread, job, outcome.messages, fresh=fresh)
         for request in requests:
             await self._requests.finish(request.id, self._ttl)
-        if item is not None:
-            await self._effects.react(
-                channel=item.channel, ts=item.ts, name=ids.WORKING_REACTION, on=False
-            )
+        waiting = outcome is not None and bool(outcome.interrupts)
         done = await self._finish_job_script(
             keys=[keys.lock(thread.id), keys.thread(thread.id), keys.inbox(thread.id)],
-            args=[lease.token, "1" if job.kind == "message" else "0"],
+            args=[lease.token, "1" if job.kind == "message" else "0", "1" if waiting else "0"],
         )
         if not done:
             raise LeaseLost(thread.id)
+        if job.kind == "resume":
+            await self._redis.delete(keys.held_noted(thread.id))
 
-    async def _advance_graph(self, thread_id: str, job: Job, requests: list[ExpertRequest]) -> None:
-        """Run the graph for the job, or carry on a run a crash cut short."""
+    async def _advance_graph(
+        self, thread_id: str, job: Job, requests: list[ExpertRequest], *, fresh: bool
+    ) -> Outcome:
+        """Run the graph for the job; for a job found unfinished, carry on the run a crash
+        cut short, or only read how it ended."""
         config = graph_config(thread_id)
+        if fresh and job.item is not None:
+            return self._outcome(
+                await self._graph.ainvoke(
+                    {"messages": [self._human(job.item)]}, config, durability="sync"
+                )
+            )
         state = await self._graph.aget_state(config)
         if job.item is not None:
-            message_id = human_message_id(job.item)
             known = {m.id for m in state.values.get("messages") or []}
-            if message_id not in known:
-                message = HumanMessage(
-                    content=job.item.text or "(an empty message)",
-                    id=message_id,
-                    name=job.item.user,
+            if human_message_id(job.item) not in known:
+                return self._outcome(
+                    await self._graph.ainvoke(
+                        {"messages": [self._human(job.item)]}, config, durability="sync"
+                    )
                 )
-                await self._graph.ainvoke({"messages": [message]}, config, durability="sync")
-                return
         else:
             waiting = {i.id for i in state.interrupts}
             resume = {r.interrupt_id: r.resume_value for r in requests if r.interrupt_id in waiting}
             if resume:
                 # Each answer resumes its own interrupt; others stay paused.
-                await self._graph.ainvoke(Command(resume=resume), config, durability="sync")
-                return
+                return self._outcome(
+                    await self._graph.ainvoke(Command(resume=resume), config, durability="sync")
+                )
         if state.next and not state.interrupts:
-            await self._graph.ainvoke(None, config, durability="sync")
+            return self._outcome(await self._graph.ainvoke(None, config, durability="sync"))
+        return Outcome(tuple(state.interrupts), list(state.values.get("messages") or []))
 
-    async def _post_reply(self, thread: ThreadRef, job: Job, messages: list[Any]) -> None:
+    @staticmethod
+    def _human(item: IncomingMessage) -> HumanMessage:
+        return HumanMessage(
+            content=item.text or "(an empty message)", id=human_message_id(item), name=item.user
+        )
+
+    @staticmethod
+    def _outcome(output: dict[str, Any]) -> Outcome:
+        return Outcome(tuple(output.get("__interrupt__") or ()), list(output.get("messages") or []))
+
+    @contextlib.asynccontextmanager
+    async def _working_sign(self, item: IncomingMessage | None):
+        """A reaction on the asker's message while a turn takes more than a moment."""
+        if item is None:
+            yield
+            return
+
+        async def show_after_delay() -> None:
+            await asyncio.sleep(WORKING_SIGN_DELAY_SECONDS)
+            await self._effects.react(
+                channel=item.channel, ts=item.ts, name=ids.WORKING_REACTION, on=True
+            )
+
+        shown = asyncio.create_task(show_after_delay())
+        try:
+            yield
+        finally:
+            if shown.done() and not shown.cancelled() and shown.exception() is None:
+                await self._effects.react(
+                    channel=item.channel, ts=item.ts, name=ids.WORKING_REACTION, on=False
+                )
+            else:
+                shown.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await shown
+
+    async def _post_reply(
+        self, thread: ThreadRef, job: Job, messages: list[Any], *, fresh: bool
+    ) -> None:
         last = messages[-1] if messages else None
         if not isinstance(last, AIMessage) or last.tool_calls:
             return
@@ -336,6 +417,7 @@ class ConversationService:
                 channel=thread.channel,
                 thread_ts=thread.root,
                 text=chunk,
+                fresh=fresh,
             )
 
     async def _let_expire(self, thread_id: str) -> None:

@@ -39,3 +39,8 @@ def request(request_id: str) -> str:
 def effect(effect_key: str) -> str:
     """Hash: what a Slack post produced (its ts), or that it was attempted."""
     return f"{PREFIX}:effect:{effect_key}"
+
+
+def held_noted(thread_id: str) -> str:
+    """Set: held messages already told that the thread waits for an expert."""
+    return f"{PREFIX}:held-noted:{thread_id}"

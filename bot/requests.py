@@ -44,6 +44,7 @@ class ExpertRequest:
     answered_at: float | None = None
     expert_ts: str = ""  # the request message in the expert channel
     thread_link: str = ""  # permalink to the asker's message
+    asked_note_ts: str = ""  # the "I've asked an expert" note in the asker's thread
     resumed: bool = False
     shown_answered: bool = False
 
@@ -78,6 +79,7 @@ class ExpertRequest:
             answered_at=float(data["answered_at"]) if data.get("answered_at") else None,
             expert_ts=data.get("expert_ts", ""),
             thread_link=data.get("thread_link", ""),
+            asked_note_ts=data.get("asked_note_ts", ""),
             resumed=data.get("resumed") == "1",
             shown_answered=data.get("shown_answered") == "1",
         )

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from langchain_openai import ChatOpenAI
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -30,6 +29,7 @@ from bot.settings import Settings
 from bot.slack_effects import SlackEffects
 from bot.worker import Worker
 from graph import build_graph
+from graph.checkpoint import CompactRedisSaver
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Services:
     settings: Settings
     redis: aioredis.Redis
     slack: AsyncWebClient
-    checkpointer: BaseCheckpointSaver
+    checkpointer: CompactRedisSaver
     intake: Intake
     requests: RequestStore
     experts: ExpertDirectory
@@ -55,9 +55,7 @@ class Services:
 
     async def aclose(self) -> None:
         await self.redis.aclose()
-        closer = getattr(self.checkpointer, "aclose", None)
-        if closer is not None:
-            await closer()
+        await self.checkpointer.aclose()
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -86,10 +84,10 @@ def chat_model(settings: Settings) -> ChatOpenAI:
     )
 
 
-def redis_client(url: str) -> aioredis.Redis:
+def redis_client(url: str, *, decode: bool = True) -> aioredis.Redis:
     return aioredis.from_url(
         url,
-        decode_responses=True,
+        decode_responses=decode,
         socket_connect_timeout=5,
         socket_timeout=15,  # above the worker's 1 s blocking reads
         health_check_interval=15,
@@ -112,22 +110,19 @@ async def wait_for_redis(client: aioredis.Redis, url: str) -> None:
     await check_modules(client, url)
 
 
-async def make_checkpointer(settings: Settings, redis_url: str) -> BaseCheckpointSaver:
-    from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
-
-    saver = AsyncShallowRedisSaver(
-        redis_url=redis_url,
-        ttl={"default_ttl": settings.conversation_ttl_days * 24 * 60, "refresh_on_read": True},
+def make_checkpointer(settings: Settings, redis_url: str) -> CompactRedisSaver:
+    """Checkpoints in the same Redis, on a client of their own (bytes, not text)."""
+    return CompactRedisSaver(
+        redis_client(redis_url, decode=False),
+        ttl_seconds=int(settings.conversation_ttl_days * 86_400),
     )
-    await saver.asetup()
-    return saver
 
 
 async def build_services(settings: Settings, redis_url: str) -> Services:
     redis = redis_client(redis_url)
     await wait_for_redis(redis, redis_url)
     slack = slack_client(settings)
-    checkpointer = await make_checkpointer(settings, redis_url)
+    checkpointer = make_checkpointer(settings, redis_url)
     graph = build_graph(chat_model(settings), checkpointer, context_tokens=settings.context_tokens)
     requests = RequestStore(redis)
     experts = ExpertDirectory(
@@ -139,6 +134,7 @@ async def build_services(settings: Settings, redis_url: str) -> Services:
     effects = SlackEffects(slack, redis)
     conversations = ConversationService(
         graph=graph,
+        checkpointer=checkpointer,
         redis=redis,
         effects=effects,
         requests=requests,

@@ -64,10 +64,15 @@ class SlackEffects:
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        fresh: bool = False,
     ) -> str:
-        """Post a message unless this effect already happened; returns the message's ts."""
+        """Post a message unless this effect already happened; returns the message's ts.
+
+        `fresh`: the caller knows this effect was never attempted (its job started just now),
+        so the lookup is skipped.
+        """
         record_key = keys.effect(effect_key)
-        record = await self._redis.hgetall(record_key)
+        record = {} if fresh else await self._redis.hgetall(record_key)
         if record.get("ts"):
             return str(record["ts"])
         if record.get("attempted_at"):

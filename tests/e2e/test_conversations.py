@@ -93,8 +93,10 @@ async def test_retried_event_is_answered_once(bot, slack: SlackStandIn, model):
     assert len(model.requests) == 1
 
 
-async def test_asker_sees_the_bot_working(bot, slack: SlackStandIn, model: ChatModelStandIn):
-    model.latency = 0.6
+async def test_asker_sees_the_bot_working_on_a_slow_turn(
+    bot, slack: SlackStandIn, model: ChatModelStandIn
+):
+    model.latency = 2.0
     root = await slack.user_says(ASKER, CHANNEL, f"<@{BOT_USER}> take your time")
     await eventually(lambda: ids.WORKING_REACTION in root.reactions, what="working reaction")
     assert slack.bot_replies(CHANNEL, root.ts) == []
@@ -127,9 +129,7 @@ async def test_markdown_reaches_slack_as_mrkdwn(bot, slack: SlackStandIn):
     assert "~old~" in reply
 
 
-async def test_app_home_explains_the_bot_and_counts_requests_for_experts(
-    bot, slack: SlackStandIn
-):
+async def test_app_home_explains_the_bot_and_counts_requests_for_experts(bot, slack: SlackStandIn):
     await slack.user_says(ASKER, CHANNEL, f"<@{BOT_USER}> ask an expert: anything?")
     await eventually(lambda: slack.channel_messages("C0EXPERTS"), what="request")
     for user in (ASKER, "U0EXPERT1"):

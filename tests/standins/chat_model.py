@@ -7,6 +7,7 @@ What it answers, given the conversation it is sent:
 - "what did I say first?"   -> quotes the first user message it can see;
 - "write N characters"      -> a Markdown answer at least N characters long;
 - "show markdown"           -> a reply with headings, bold, links and a list;
+- "bench: ..."              -> a paragraph of ordinary length (about 450 characters);
 - anything else             -> "Echo: <the message>".
 Faults can be queued: HTTP errors (500, 429 with Retry-After) or a hang.
 """
@@ -26,6 +27,15 @@ from aiohttp import web
 MARKDOWN_SAMPLE = (
     "# Summary\n\nThis is **important** and *subtle*, see [the docs](https://example.com/docs)."
     "\n\n- first point\n- second point with `code`\n\n~~old~~ new"
+)
+
+
+BENCH_REPLY = (
+    "Here is what I found about {}. The short answer is yes, with two caveats. First, the "
+    "change must be reviewed by someone who owns the service, and the review should look at "
+    "the rollback plan as much as at the code. Second, run it in staging for a day with real "
+    "traffic before it reaches production; most problems of this kind show up under load, not "
+    "in tests. If either caveat is a problem, tell me and we can look for another way."
 )
 
 
@@ -155,6 +165,8 @@ def reply_for(messages: list[dict[str, Any]]) -> dict[str, Any]:
             parts.append(part)
             total += len(part) + 2
         return {"role": "assistant", "content": "\n\n".join(parts) + "\n\nTHE END."}
+    if lowered.startswith("bench:"):
+        return {"role": "assistant", "content": BENCH_REPLY.format(text[6:40].strip())}
     if "show markdown" in lowered:
         return {"role": "assistant", "content": MARKDOWN_SAMPLE}
     return {"role": "assistant", "content": f"Echo: {text}"}

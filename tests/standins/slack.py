@@ -13,6 +13,7 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -84,6 +85,7 @@ class SlackStandIn:
         self.usergroups: dict[str, set[str]] = {}
         self.faults: list[Fault] = []
         self.stalls: dict[str, float] = {}  # method -> seconds to sit on an answer once
+        self.post_listeners: list[Callable[[Message], None]] = []
         self.delivery = "http"  # or "socket"
         self.bot_url: str | None = None
         self.port = 0
@@ -186,6 +188,8 @@ class SlackStandIn:
             metadata=args.get("metadata"), bot_id=BOT_ID,
         )  # fmt: skip
         self.messages.append(message)
+        for listener in self.post_listeners:
+            listener(message)
         return {"channel": channel, "ts": message.ts, "message": message.as_api()}
 
     def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any] | str:

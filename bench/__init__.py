@@ -1,0 +1,1 @@
+"""Benchmark: this bot against the straightforward one, on the same stand-ins and Redis."""
