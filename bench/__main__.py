@@ -25,8 +25,12 @@ def table(report: dict[str, Any]) -> str:
         rows.append((label, *values, ratio))
 
     load = report["load"]
-    row(f"turns per second ({load['threads']} threads × {load['turns_per_thread']} turns)",
-        "turns_per_second", "{:.1f}", True)  # fmt: skip
+    row(
+        f"turns per second ({load['threads']} threads × {load['turns_per_thread']} turns)",
+        "turns_per_second",
+        "{:.1f}",
+        True,
+    )
     row("turn latency p50 (ms)", "turn_ms_p50", "{:.0f}", False)
     row("turn latency p99 (ms)", "turn_ms_p99", "{:.0f}", False)
     row("acknowledgement p50 (ms)", "ack_ms_p50", "{:.1f}", False)
@@ -37,8 +41,12 @@ def table(report: dict[str, Any]) -> str:
         cells = []
         for r in (ours, base):
             m = (r and r["memory"].get(str(n))) or (r and r["memory"].get(n))
-            cells.append(f"{m['bytes'] / 1024:.0f} KiB = {m['ratio']:.1f}× its text "
-                         f"({m['text_bytes'] / 1024:.1f} KiB)" if m else "–")  # fmt: skip
+            cells.append(
+                f"{m['bytes'] / 1024:.0f} KiB = {m['ratio']:.1f}× its text "
+                f"({m['text_bytes'] / 1024:.1f} KiB)"
+                if m
+                else "–"
+            )
         ratio = "–"
         m_ours = ours and (ours["memory"].get(str(n)) or ours["memory"].get(n))
         m_base = base and (base["memory"].get(str(n)) or base["memory"].get(n))
@@ -50,8 +58,10 @@ def table(report: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     m = report["machine"]
     lines.append("")
-    lines.append(f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
-                 f"Redis {m['redis']}, {m['system']}.")  # fmt: skip
+    lines.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
+        f"Redis {m['redis']}, {m['system']}."
+    )
     return "\n".join(lines)
 
 

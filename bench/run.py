@@ -92,8 +92,9 @@ class Conversation:
         self.turns += 1
         text = f"bench: {self.name} turn {self.turns}. {FILLER}"
         if self.root is None:
-            message = Message(self.channel, self.slack.next_ts(), "U0ASKER",
-                              f"<@{BOT_USER}> {text}")  # fmt: skip
+            message = Message(
+                self.channel, self.slack.next_ts(), "U0ASKER", f"<@{BOT_USER}> {text}"
+            )
             self.root = message.ts
             kinds = ("app_mention", "message")  # Slack sends a mention twice
         else:
@@ -122,8 +123,11 @@ async def post_signed(
     ts = str(int(time.time()))
     base = f"v0:{ts}:{body}".encode()
     signature = "v0=" + hmac.new(slack.signing_secret.encode(), base, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": signature}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
     async with session.post(url, data=body.encode(), headers=headers) as response:
         await response.read()
         return response.status
@@ -146,8 +150,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def wait_ready(session: aiohttp.ClientSession, slack: SlackStandIn, url: str,
-                     process: subprocess.Popen[bytes]) -> None:  # fmt: skip
+async def wait_ready(
+    session: aiohttp.ClientSession, slack: SlackStandIn, url: str, process: subprocess.Popen[bytes]
+) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "ready", "token": "t"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -163,9 +168,16 @@ async def wait_ready(session: aiohttp.ClientSession, slack: SlackStandIn, url: s
 
 
 async def bench_bot(
-    name: str, *, threads: int, turns: int, memory_turns: tuple[int, ...], redis_url: str,
-    slack: SlackStandIn, model: ChatModelStandIn, log_dir: Path,
-) -> BotResult:  # fmt: skip
+    name: str,
+    *,
+    threads: int,
+    turns: int,
+    memory_turns: tuple[int, ...],
+    redis_url: str,
+    slack: SlackStandIn,
+    model: ChatModelStandIn,
+    log_dir: Path,
+) -> BotResult:
     client = aioredis.from_url(redis_url, decode_responses=True)
     await client.flushall()
     port = free_port()
@@ -192,11 +204,16 @@ async def bench_bot(
                 if n in memory_turns:
                     await asyncio.sleep(0.5)  # let after-reply work settle
                     held = await redis_bytes(client) - empty
-                    result.memory[n] = {"bytes": held, "text_bytes": lone.text_bytes,
-                                        "ratio": held / lone.text_bytes}  # fmt: skip
+                    result.memory[n] = {
+                        "bytes": held,
+                        "text_bytes": lone.text_bytes,
+                        "ratio": held / lone.text_bytes,
+                    }
             # Load: many threads talking at once.
-            conversations = [Conversation(slack, replies, f"C0LOAD{i % 5}", f"{name} {i}")
-                             for i in range(threads)]  # fmt: skip
+            conversations = [
+                Conversation(slack, replies, f"C0LOAD{i % 5}", f"{name} {i}")
+                for i in range(threads)
+            ]
             cpu_before = cpu_seconds(process.pid)
             started = time.perf_counter()
 
@@ -235,8 +252,12 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "system": f"{platform.system()} {platform.release()}"}  # fmt: skip
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
 
 
 async def run(
@@ -256,10 +277,18 @@ async def run(
         results = []
         for name in bots:
             print(f"benchmarking the {name} …", file=sys.stderr, flush=True)
-            results.append(await bench_bot(
-                name, threads=threads, turns=turns, memory_turns=memory_turns,
-                redis_url=server.url, slack=slack, model=model, log_dir=data_dir,
-            ))  # fmt: skip
+            results.append(
+                await bench_bot(
+                    name,
+                    threads=threads,
+                    turns=turns,
+                    memory_turns=memory_turns,
+                    redis_url=server.url,
+                    slack=slack,
+                    model=model,
+                    log_dir=data_dir,
+                )
+            )
     finally:
         await slack.stop()
         await model.stop()

@@ -165,8 +165,11 @@ class ConversationService:
         job = Job.from_json(record["job"])
         log.error(
             "Giving up on job %s in thread %s after %d failures: %r",
-            job.key, thread_id, failures, error,
-        )  # fmt: skip
+            job.key,
+            thread_id,
+            failures,
+            error,
+        )
         if not permanent:
             thread = ThreadRef(record["team"], record["channel"], record["root"])
             await self._effects.post_once(
@@ -241,8 +244,11 @@ class ConversationService:
         except Exception as exc:
             log.error(
                 "Posting expert request %s for thread %s to %s failed (%s); will retry",
-                request.id, thread.id, self._expert_channel, slack_error(exc) or repr(exc),
-            )  # fmt: skip
+                request.id,
+                thread.id,
+                self._expert_channel,
+                slack_error(exc) or repr(exc),
+            )
             raise ExpertPostFailed(request.id) from exc
         if not request.asked_note_ts:
             ts = await self._effects.post_once(

@@ -108,16 +108,25 @@ class EmbeddedRedis:
             self.socket_path.unlink()
         args = [
             server,
-            "--port", "0",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.dir),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--logfile", str(self.dir / "redis.log"),
-            "--pidfile", str(self.dir / "redis.pid"),
-        ]  # fmt: skip
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--logfile",
+            str(self.dir / "redis.log"),
+            "--pidfile",
+            str(self.dir / "redis.pid"),
+        ]
         for module in modules:
             args += ["--loadmodule", module]
         log.info("Starting embedded Redis; its data lives in %s", self.dir)

@@ -211,9 +211,16 @@ class RequestStore:
                 keys.INTAKE_STREAM,
                 keys.PENDING_REQUESTS,
             ],
-            args=[team, status.value, answer, user, f"{time.time():.3f}", view_id,
-                  request.thread_id],
-        )  # fmt: skip
+            args=[
+                team,
+                status.value,
+                answer,
+                user,
+                f"{time.time():.3f}",
+                view_id,
+                request.thread_id,
+            ],
+        )
         outcome, *rest = [_text(x) for x in result]
         by = rest[0] if rest else ""
         at = float(rest[1]) if len(rest) > 1 and rest[1] else None

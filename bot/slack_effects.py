@@ -109,9 +109,12 @@ class SlackEffects:
         try:
             if thread_ts:
                 response = await self.client.conversations_replies(
-                    channel=channel, ts=thread_ts, oldest=f"{since:.6f}",
-                    include_all_metadata=True, limit=200,
-                )  # fmt: skip
+                    channel=channel,
+                    ts=thread_ts,
+                    oldest=f"{since:.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                )
             else:
                 response = await self.client.conversations_history(
                     channel=channel, oldest=f"{since:.6f}", include_all_metadata=True, limit=200
@@ -119,8 +122,10 @@ class SlackEffects:
         except SlackApiError as exc:
             log.warning(
                 "Could not check %s for an earlier post of %s (%s); posting it",
-                channel, effect_key, slack_error(exc),
-            )  # fmt: skip
+                channel,
+                effect_key,
+                slack_error(exc),
+            )
             return None
         for message in response.get("messages") or []:
             payload = (message.get("metadata") or {}).get("event_payload") or {}

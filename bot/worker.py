@@ -151,9 +151,13 @@ class Worker:
 
     async def _has_pending(self) -> bool:
         info = await self._redis.xpending_range(
-            keys.INTAKE_STREAM, keys.INTAKE_GROUP, min="-", max="+", count=1,
+            keys.INTAKE_STREAM,
+            keys.INTAKE_GROUP,
+            min="-",
+            max="+",
+            count=1,
             consumername=self.consumer,
-        )  # fmt: skip
+        )
         return bool(info)
 
     # ------------------------------------------------------------------ reading
@@ -171,9 +175,12 @@ class Worker:
                 continue
             try:
                 response = await self._redis.xreadgroup(
-                    keys.INTAKE_GROUP, self.consumer, {keys.INTAKE_STREAM: ">"},
-                    count=free, block=1000,
-                )  # fmt: skip
+                    keys.INTAKE_GROUP,
+                    self.consumer,
+                    {keys.INTAKE_STREAM: ">"},
+                    count=free,
+                    block=1000,
+                )
             except RedisError as exc:
                 self._redis_down(exc)
                 await asyncio.sleep(backoff)
@@ -199,9 +206,13 @@ class Worker:
                 continue
             try:
                 _next, claimed, *_ = await self._redis.xautoclaim(
-                    keys.INTAKE_STREAM, keys.INTAKE_GROUP, self.consumer,
-                    min_idle_time=self._reclaim_idle_ms, start_id="0-0", count=free,
-                )  # fmt: skip
+                    keys.INTAKE_STREAM,
+                    keys.INTAKE_GROUP,
+                    self.consumer,
+                    min_idle_time=self._reclaim_idle_ms,
+                    start_id="0-0",
+                    count=free,
+                )
                 if time.monotonic() - last_cleanup > 300:
                     last_cleanup = time.monotonic()
                     await self._forget_dead_consumers()
@@ -315,9 +326,13 @@ class Worker:
                     keys=[keys.lock(lease.thread_id)], args=[lease.token, self._lease_ms]
                 )
                 await self._redis.xclaim(
-                    keys.INTAKE_STREAM, keys.INTAKE_GROUP, self.consumer,
-                    min_idle_time=0, message_ids=[lease.entry_id], justid=True,
-                )  # fmt: skip
+                    keys.INTAKE_STREAM,
+                    keys.INTAKE_GROUP,
+                    self.consumer,
+                    min_idle_time=0,
+                    message_ids=[lease.entry_id],
+                    justid=True,
+                )
             except RedisError as exc:
                 self._redis_down(exc)
                 continue

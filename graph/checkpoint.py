@@ -302,12 +302,13 @@ class CompactRedisSaver(BaseCheckpointSaver[str]):
                     }
                 }
             ]
-        else:  # fmt: skip
+        else:
             configs = []
             async for key in self._redis.scan_iter(match=f"{self._prefix}:{{*", count=1000):
                 tag, _, ns = key.decode().partition("}:")
-                configs.append({"configurable": {"thread_id": tag.split("{", 1)[1],
-                                                 "checkpoint_ns": ns}})  # fmt: skip
+                configs.append(
+                    {"configurable": {"thread_id": tag.split("{", 1)[1], "checkpoint_ns": ns}}
+                )
         produced = 0
         before_id = get_checkpoint_id(before) if before else None
         for cfg in configs:
@@ -357,8 +358,13 @@ class CompactRedisSaver(BaseCheckpointSaver[str]):
                 checkpoint_key, writes_key, list_keys, fields, lists, fingerprints, None
             )
         self._remember(cache_key, _Cached(str(version).encode(), lists, fingerprints))
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                 "checkpoint_id": checkpoint["id"]}}  # fmt: skip
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
 
     async def _write(
         self,

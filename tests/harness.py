@@ -113,8 +113,9 @@ class InProcessBot:
 
     async def start(self) -> InProcessBot:
         assert self.settings.redis_url
-        self._task = asyncio.create_task(serve(self.settings, self.settings.redis_url,
-                                               stop=self._stop))  # fmt: skip
+        self._task = asyncio.create_task(
+            serve(self.settings, self.settings.redis_url, stop=self._stop)
+        )
         ready = asyncio.create_task(wait_healthy(self.port))
         done, _ = await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if self._task in done:

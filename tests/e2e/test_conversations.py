@@ -111,8 +111,9 @@ async def test_long_answers_are_split_not_cut(bot, slack: SlackStandIn):
     assert len(replies) >= 3
     assert all(len(r) <= 3_900 for r in replies)
     joined = "\n\n".join(replies)
-    last_paragraph = max(int(p.split(".")[0].split()[1]) for p in joined.split("\n\n")
-                         if p.startswith("Paragraph"))  # fmt: skip
+    last_paragraph = max(
+        int(p.split(".")[0].split()[1]) for p in joined.split("\n\n") if p.startswith("Paragraph")
+    )
     assert all(f"Paragraph {n}." in joined for n in range(1, last_paragraph + 1))
     assert replies[-1].endswith("THE END.")
 
@@ -133,8 +134,13 @@ async def test_app_home_explains_the_bot_and_counts_requests_for_experts(bot, sl
     await slack.user_says(ASKER, CHANNEL, f"<@{BOT_USER}> ask an expert: anything?")
     await eventually(lambda: slack.channel_messages("C0EXPERTS"), what="request")
     for user in (ASKER, "U0EXPERT1"):
-        event = {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
-                 "event_ts": slack.next_ts()}  # fmt: skip
+        event = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": "D0HOME",
+            "tab": "home",
+            "event_ts": slack.next_ts(),
+        }
         assert await slack.deliver_event(slack.event_callback(event)) == 200
     await eventually(lambda: len(slack.published_views) == 2, what="home views")
     by_user = {v["user_id"]: str(v["view"]) for v in slack.published_views}

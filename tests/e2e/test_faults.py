@@ -193,9 +193,10 @@ async def test_forged_ids_are_looked_up_and_refused(make_bot, slack: SlackStandI
     tampered = copy.deepcopy(request)
     tampered.blocks = [
         {**b, "elements": [{**e, "value": "../../etc"} for e in b["elements"]]}
-        if b["type"] == "actions" else b
+        if b["type"] == "actions"
+        else b
         for b in request.blocks or []
-    ]  # fmt: skip
+    ]
     await slack.click(EXPERT, tampered, ids.ANSWER_ACTION)
     await eventually(lambda: slack.ephemerals)
     assert "no longer exists" in slack.ephemerals[-1]["text"]

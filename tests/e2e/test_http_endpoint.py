@@ -24,8 +24,13 @@ async def _post(url: str, body: bytes | str, headers: dict[str, str]) -> tuple[i
 
 
 def _mention_body(slack: SlackStandIn) -> str:
-    event = {"type": "app_mention", "user": "U0ASKER", "text": f"<@{BOT_USER}> hi",
-             "ts": slack.next_ts(), "channel": CHANNEL}  # fmt: skip
+    event = {
+        "type": "app_mention",
+        "user": "U0ASKER",
+        "text": f"<@{BOT_USER}> hi",
+        "ts": slack.next_ts(),
+        "channel": CHANNEL,
+    }
     return json.dumps(slack.event_callback(event))
 
 
@@ -36,8 +41,10 @@ async def test_unsigned_forged_and_stale_requests_get_401(
     json_type = {"Content-Type": "application/json"}
     status, _ = await _post(http_bot.events_url, body, json_type)
     assert status == 401
-    forged = json_type | {"X-Slack-Request-Timestamp": str(int(time.time())),
-                          "X-Slack-Signature": "v0=" + "0" * 64}  # fmt: skip
+    forged = json_type | {
+        "X-Slack-Request-Timestamp": str(int(time.time())),
+        "X-Slack-Signature": "v0=" + "0" * 64,
+    }
     assert (await _post(http_bot.events_url, body, forged))[0] == 401
     wrong_secret = await slack.post_signed(body, json_type, secret="not-the-secret")
     assert wrong_secret[0] == 401
@@ -58,12 +65,14 @@ async def test_malformed_signed_bodies_get_4xx_not_500(
         ("payload=%7Bbroken", "application/x-www-form-urlencoded"),
         ("payload=%5B%5D", "application/x-www-form-urlencoded"),
         ('payload={"type":"block_actions"}', "application/x-www-form-urlencoded"),
-        ('payload={"type":"view_submission","user":{"id":"U1"}}',
-         "application/x-www-form-urlencoded"),
+        (
+            'payload={"type":"view_submission","user":{"id":"U1"}}',
+            "application/x-www-form-urlencoded",
+        ),
         ("just some text", "text/plain"),
         ("a=%ZZ&&==", "application/x-www-form-urlencoded"),
         ('{"type": "event_callback", "event": {"type": "message"}}', "application/json"),
-    ]  # fmt: skip
+    ]
     for body, content_type in cases:
         status, text = await slack.post_signed(body, {"Content-Type": content_type})
         assert 400 <= status < 500 or status == 200, (body, status, text)
@@ -79,8 +88,11 @@ async def _post_signed_bytes(slack: SlackStandIn, url: str, body: bytes) -> tupl
     ts = str(int(time.time()))
     base = b"v0:" + ts.encode() + b":" + body
     signature = "v0=" + hmac.new(slack.signing_secret.encode(), base, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": signature}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
     return await _post(url, body, headers)
 
 

@@ -52,9 +52,13 @@ def _run_bot(env: dict[str, str], timeout: float = 30) -> subprocess.CompletedPr
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
     clean.pop("REDIS_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "bot"], cwd=REPO, env=clean | env, capture_output=True,
-        text=True, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot"],
+        cwd=REPO,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,9 +85,19 @@ def test_redis_without_json_and_search_is_refused(tmp_path: Path):
     server_binary, _modules = EmbeddedRedis.binaries()
     port = free_port()
     plain = subprocess.Popen(
-        [server_binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
-         "--save", ""], stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            server_binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(tmp_path),
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         result = _run_bot(
             {

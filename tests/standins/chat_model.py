@@ -74,8 +74,14 @@ class ChatModelStandIn:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def fail(self, *, times: int = 1, status: int = 500, retry_after: float | None = None,
-             hang_seconds: float = 0.0) -> None:  # fmt: skip
+    def fail(
+        self,
+        *,
+        times: int = 1,
+        status: int = 500,
+        retry_after: float | None = None,
+        hang_seconds: float = 0.0,
+    ) -> None:
         self.faults.append(ModelFault(times, status, retry_after, hang_seconds))
 
     def user_texts(self, request_index: int = -1) -> list[str]:
@@ -110,10 +116,11 @@ class ChatModelStandIn:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "stand-in"),
-            "choices": [{"index": 0, "message": message, "finish_reason": finish,
-                         "logprobs": None}],
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+            ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-        }  # fmt: skip
+        }
         if body.get("stream"):
             return await _stream(request, completion)
         return web.json_response(completion)
@@ -147,11 +154,17 @@ def reply_for(messages: list[dict[str, Any]]) -> dict[str, Any]:
     lowered = text.lower()
     if lowered.startswith("ask experts:"):
         questions = [q.strip() for q in text.split(":", 1)[1].split("|") if q.strip()]
-        return {"role": "assistant", "content": None,
-                "tool_calls": [_tool_call(q) for q in questions]}  # fmt: skip
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [_tool_call(q) for q in questions],
+        }
     if lowered.startswith("ask an expert:"):
-        return {"role": "assistant", "content": None,
-                "tool_calls": [_tool_call(text.split(":", 1)[1].strip())]}  # fmt: skip
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [_tool_call(text.split(":", 1)[1].strip())],
+        }
     if "what did i say first" in lowered:
         users = [_content(m) for m in messages if m.get("role") == "user"]
         return {"role": "assistant", "content": f"You first said: {users[0]}"}
@@ -186,8 +199,12 @@ async def _stream(request: web.Request, completion: dict[str, Any]) -> web.Strea
         {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]},
     ]
     for chunk in chunks:
-        chunk |= {"id": completion["id"], "object": "chat.completion.chunk",
-                  "created": completion["created"], "model": completion["model"]}  # fmt: skip
+        chunk |= {
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "created": completion["created"],
+            "model": completion["model"],
+        }
         await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()

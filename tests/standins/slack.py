@@ -52,8 +52,12 @@ class Message:
     edited: bool = False
 
     def as_api(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user,
-                               "text": self.text}  # fmt: skip
+        out: dict[str, Any] = {
+            "type": "message",
+            "ts": self.ts,
+            "user": self.user,
+            "text": self.text,
+        }
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
         if self.blocks is not None:
@@ -127,8 +131,16 @@ class SlackStandIn:
 
     # ------------------------------------------------------------------ Web API
 
-    def fail(self, method: str, *, times: int = 1, status: int = 200, error: str | None = None,
-             retry_after: int | None = None, channel: str | None = None) -> None:  # fmt: skip
+    def fail(
+        self,
+        method: str,
+        *,
+        times: int = 1,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        channel: str | None = None,
+    ) -> None:
         """Make the next `times` calls of `method` (to `channel`, if given) fail: with an
         HTTP status (429 with Retry-After, 5xx) or with a Slack error in a 200 answer."""
         self.faults.append(Fault(method, times, status, error, retry_after, channel))
@@ -170,8 +182,14 @@ class SlackStandIn:
         return web.json_response({"ok": True, **result})
 
     def _m_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://example.slack.com/", "team": "Example", "user": "hitl-bot",
-                "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}  # fmt: skip
+        return {
+            "url": "https://example.slack.com/",
+            "team": "Example",
+            "user": "hitl-bot",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+        }
 
     def _m_apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self.port}/socket?ticket={uuid.uuid4().hex}"}
@@ -183,10 +201,15 @@ class SlackStandIn:
         if not (args.get("text") or args.get("blocks")):
             return "no_text"
         message = Message(
-            channel=channel, ts=self.next_ts(), user=BOT_USER, text=args.get("text") or "",
-            thread_ts=args.get("thread_ts") or None, blocks=args.get("blocks"),
-            metadata=args.get("metadata"), bot_id=BOT_ID,
-        )  # fmt: skip
+            channel=channel,
+            ts=self.next_ts(),
+            user=BOT_USER,
+            text=args.get("text") or "",
+            thread_ts=args.get("thread_ts") or None,
+            blocks=args.get("blocks"),
+            metadata=args.get("metadata"),
+            bot_id=BOT_ID,
+        )
         self.messages.append(message)
         for listener in self.post_listeners:
             listener(message)
@@ -249,14 +272,22 @@ class SlackStandIn:
 
     def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         root, oldest = args.get("ts"), float(args.get("oldest") or 0)
-        found = [m for m in self.messages if m.channel == args.get("channel")
-                 and (m.ts == root or m.thread_ts == root) and float(m.ts) >= oldest]  # fmt: skip
+        found = [
+            m
+            for m in self.messages
+            if m.channel == args.get("channel")
+            and (m.ts == root or m.thread_ts == root)
+            and float(m.ts) >= oldest
+        ]
         return {"messages": [self._visible(m, args) for m in found], "has_more": False}
 
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         oldest = float(args.get("oldest") or 0)
-        found = [m for m in self.messages if m.channel == args.get("channel")
-                 and not m.thread_ts and float(m.ts) >= oldest]  # fmt: skip
+        found = [
+            m
+            for m in self.messages
+            if m.channel == args.get("channel") and not m.thread_ts and float(m.ts) >= oldest
+        ]
         return {"messages": [self._visible(m, args) for m in reversed(found)], "has_more": False}
 
     @staticmethod
@@ -292,8 +323,11 @@ class SlackStandIn:
 
     def thread(self, channel: str, root: str, *, bots_only: bool = False) -> list[Message]:
         """The replies in a thread, oldest first (the root not included)."""
-        return [m for m in self.messages if m.channel == channel and m.thread_ts == root
-                and (not bots_only or m.bot_id)]  # fmt: skip
+        return [
+            m
+            for m in self.messages
+            if m.channel == channel and m.thread_ts == root and (not bots_only or m.bot_id)
+        ]
 
     def bot_replies(self, channel: str, root: str) -> list[str]:
         return [m.text for m in self.thread(channel, root, bots_only=True)]
@@ -314,8 +348,9 @@ class SlackStandIn:
         as_events: tuple[str, ...] | None = None,
     ) -> Message:
         """A person posts; Slack sends the bot what its subscriptions ask for."""
-        message = Message(channel=channel, ts=self.next_ts(), user=user, text=text,
-                          thread_ts=thread_ts)  # fmt: skip
+        message = Message(
+            channel=channel, ts=self.next_ts(), user=user, text=text, thread_ts=thread_ts
+        )
         self.messages.append(message)
         if as_events is None:
             as_events = ("message",)
@@ -327,13 +362,27 @@ class SlackStandIn:
 
     def message_event(self, message: Message, kind: str, channel_type: str) -> dict[str, Any]:
         event: dict[str, Any] = {
-            "type": kind, "user": message.user, "text": message.text, "ts": message.ts,
-            "channel": message.channel, "event_ts": message.ts, "team": TEAM,
+            "type": kind,
+            "user": message.user,
+            "text": message.text,
+            "ts": message.ts,
+            "channel": message.channel,
+            "event_ts": message.ts,
+            "team": TEAM,
             "client_msg_id": str(uuid.uuid4()),
-            "blocks": [{"type": "rich_text", "block_id": "b1", "elements": [
-                {"type": "rich_text_section",
-                 "elements": [{"type": "text", "text": message.text}]}]}],
-        }  # fmt: skip
+            "blocks": [
+                {
+                    "type": "rich_text",
+                    "block_id": "b1",
+                    "elements": [
+                        {
+                            "type": "rich_text_section",
+                            "elements": [{"type": "text", "text": message.text}],
+                        }
+                    ],
+                }
+            ],
+        }
         if kind == "message":
             event["channel_type"] = channel_type
         if message.thread_ts:
@@ -343,15 +392,26 @@ class SlackStandIn:
 
     def event_callback(self, event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
         return {
-            "token": "legacy-verification-token", "team_id": TEAM, "context_team_id": TEAM,
-            "api_app_id": APP_ID, "event": event, "type": "event_callback",
+            "token": "legacy-verification-token",
+            "team_id": TEAM,
+            "context_team_id": TEAM,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
             "event_id": event_id or "Ev" + uuid.uuid4().hex[:12].upper(),
             "event_time": int(time.time()),
-            "authorizations": [{"enterprise_id": None, "team_id": TEAM, "user_id": BOT_USER,
-                                "is_bot": True, "is_enterprise_install": False}],
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": TEAM,
+                    "user_id": BOT_USER,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
             "is_ext_shared_channel": False,
             "event_context": "4-" + uuid.uuid4().hex,
-        }  # fmt: skip
+        }
 
     async def deliver_event(self, body: dict[str, Any], *, retry_num: int | None = None) -> int:
         """Send an Events API payload; returns the HTTP status. Over Socket Mode: 200 when
@@ -359,8 +419,9 @@ class SlackStandIn:
         self.events_delivered += 1
         if self.delivery == "socket":
             try:
-                await self.socket_send("events_api", body, retry_attempt=retry_num or 0,
-                                       timeout=3.0)  # fmt: skip
+                await self.socket_send(
+                    "events_api", body, retry_attempt=retry_num or 0, timeout=3.0
+                )
             except TimeoutError:
                 return 0
             return 200
@@ -373,30 +434,46 @@ class SlackStandIn:
     def interactive_base(self, user: str) -> dict[str, Any]:
         return {
             "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
-            "api_app_id": APP_ID, "token": "legacy-verification-token",
-            "team": {"id": TEAM, "domain": "example"}, "is_enterprise_install": False,
+            "api_app_id": APP_ID,
+            "token": "legacy-verification-token",
+            "team": {"id": TEAM, "domain": "example"},
+            "is_enterprise_install": False,
             "enterprise": None,
-        }  # fmt: skip
+        }
 
     async def click(self, user: str, message: Message, action_id: str) -> dict[str, Any] | None:
         """A person presses a button on a message; returns Slack's view of the ack."""
         button = next(
-            e for b in message.blocks or [] if b.get("type") == "actions"
-            for e in b["elements"] if e.get("action_id") == action_id
-        )  # fmt: skip
+            e
+            for b in message.blocks or []
+            if b.get("type") == "actions"
+            for e in b["elements"]
+            if e.get("action_id") == action_id
+        )
         payload = self.interactive_base(user) | {
             "type": "block_actions",
-            "container": {"type": "message", "message_ts": message.ts,
-                          "channel_id": message.channel, "is_ephemeral": False},
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": message.channel,
+                "is_ephemeral": False,
+            },
             "trigger_id": f"{next(self._clock)}.{uuid.uuid4().hex[:8]}",
             "channel": {"id": message.channel, "name": "experts"},
             "message": message.as_api(),
             "state": {"values": {}},
             "response_url": f"http://127.0.0.1:{self.port}/response/{uuid.uuid4().hex}",
-            "actions": [{"action_id": action_id, "block_id": "request_actions",
-                         "text": button["text"], "value": button.get("value"),
-                         "type": "button", "action_ts": f"{time.time():.6f}"}],
-        }  # fmt: skip
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "request_actions",
+                    "text": button["text"],
+                    "value": button.get("value"),
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
         return await self.deliver_interactive(payload)
 
     async def submit_view(self, user: str, view: dict[str, Any], answer: str | None) -> Any:
@@ -411,10 +488,16 @@ class SlackStandIn:
         payload = self.interactive_base(user) | {
             "type": "view_submission",
             "trigger_id": f"{next(self._clock)}.{uuid.uuid4().hex[:8]}",
-            "view": {**view, "state": {"values": values}, "hash": uuid.uuid4().hex,
-                     "team_id": TEAM, "app_id": APP_ID, "bot_id": BOT_ID},
+            "view": {
+                **view,
+                "state": {"values": values},
+                "hash": uuid.uuid4().hex,
+                "team_id": TEAM,
+                "app_id": APP_ID,
+                "bot_id": BOT_ID,
+            },
             "response_urls": [],
-        }  # fmt: skip
+        }
         return await self.deliver_interactive(payload)
 
     async def deliver_interactive(self, payload: dict[str, Any]) -> Any:
@@ -432,9 +515,13 @@ class SlackStandIn:
         return json.loads(text) if text.strip().startswith("{") else None
 
     async def post_signed(
-        self, body: str, headers: dict[str, str], *, timestamp: int | None = None,
+        self,
+        body: str,
+        headers: dict[str, str],
+        *,
+        timestamp: int | None = None,
         secret: str | None = None,
-    ) -> tuple[int, str]:  # fmt: skip
+    ) -> tuple[int, str]:
         assert self._session is not None and self.bot_url is not None
         ts = str(timestamp if timestamp is not None else int(time.time()))
         signature = SignatureVerifier(secret or self.signing_secret).generate_signature(
@@ -451,9 +538,14 @@ class SlackStandIn:
         await ws.prepare(request)
         self._sockets.append(ws)
         self.sockets_opened += 1
-        await ws.send_json({"type": "hello", "num_connections": len(self._sockets),
-                            "debug_info": {"host": "standin"},
-                            "connection_info": {"app_id": APP_ID}})  # fmt: skip
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self._sockets),
+                "debug_info": {"host": "standin"},
+                "connection_info": {"app_id": APP_ID},
+            }
+        )
         try:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
@@ -475,9 +567,14 @@ class SlackStandIn:
             await asyncio.sleep(0.05)
 
     async def socket_send(
-        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0,
-        connection: int | None = None, timeout: float = 10.0,
-    ) -> Any:  # fmt: skip
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        connection: int | None = None,
+        timeout: float = 10.0,
+    ) -> Any:
         """Send an envelope over one open connection (round robin, as Slack spreads them)
         and wait for its ack; returns the ack's payload."""
         open_sockets = [s for s in self._sockets if not s.closed]
@@ -488,11 +585,16 @@ class SlackStandIn:
         envelope_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[envelope_id] = future
-        await ws.send_json({
-            "envelope_id": envelope_id, "type": kind, "payload": payload,
-            "accepts_response_payload": kind != "events_api",
-            "retry_attempt": retry_attempt, "retry_reason": "timeout" if retry_attempt else "",
-        })  # fmt: skip
+        await ws.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": retry_attempt,
+                "retry_reason": "timeout" if retry_attempt else "",
+            }
+        )
         ack = await asyncio.wait_for(future, timeout)
         return ack.get("payload") or None
 

@@ -11,10 +11,18 @@ from bot.requests import ExpertRequest, Status
 
 def _request(**changes) -> ExpertRequest:
     values = dict(
-        id="req-abc", team="T1", thread_id="T1:C1:1.0", channel="C1", root="1.0",
-        interrupt_id="i1", question="What is the refund policy?", asker="U0ASKER",
-        asker_ts="1.0", created_at=1_700_000_000.0, status=Status.PENDING,
-    )  # fmt: skip
+        id="req-abc",
+        team="T1",
+        thread_id="T1:C1:1.0",
+        channel="C1",
+        root="1.0",
+        interrupt_id="i1",
+        question="What is the refund policy?",
+        asker="U0ASKER",
+        asker_ts="1.0",
+        created_at=1_700_000_000.0,
+        status=Status.PENDING,
+    )
     values.update(changes)
     return ExpertRequest(**values)
 
@@ -26,8 +34,11 @@ def _actions(message_blocks):
 def test_request_message_shows_question_asker_link_and_buttons():
     text, message = blocks.expert_request_message(_request(), "https://x.slack.com/archives/C1/p1")
     assert "refund policy" in text
-    assert message[1]["text"] == {"type": "plain_text", "text": "What is the refund policy?",
-                                  "emoji": False}  # fmt: skip
+    assert message[1]["text"] == {
+        "type": "plain_text",
+        "text": "What is the refund policy?",
+        "emoji": False,
+    }
     context = message[2]["elements"][0]["text"]
     assert "<@U0ASKER>" in context and "<https://x.slack.com/archives/C1/p1|" in context
     [actions] = _actions(message)
@@ -55,8 +66,12 @@ def test_long_question_is_truncated_with_a_marker():
 
 
 def test_answered_message_has_who_when_answer_and_no_buttons():
-    request = _request(status=Status.ANSWERED, answer="30 days", answered_by="U0EXPERT",
-                       answered_at=1_700_000_100.0)  # fmt: skip
+    request = _request(
+        status=Status.ANSWERED,
+        answer="30 days",
+        answered_by="U0EXPERT",
+        answered_at=1_700_000_100.0,
+    )
     text, message = blocks.answered_request_message(request, None)
     assert _actions(message) == []
     joined = json.dumps(message)

@@ -41,8 +41,9 @@ async def _conversation(saver) -> list[tuple[str, str]]:
     graph = build_graph(ScriptedModel(messages=replies), saver)
     config = {"configurable": {"thread_id": "T:C:1"}}
     await graph.ainvoke({"messages": [HumanMessage("hi", id="h1")]}, config, durability="sync")
-    out = await graph.ainvoke({"messages": [HumanMessage("ask", id="h2")]}, config,
-                              durability="sync")  # fmt: skip
+    out = await graph.ainvoke(
+        {"messages": [HumanMessage("ask", id="h2")]}, config, durability="sync"
+    )
     interrupts = {i.value["query"]: i.id for i in out["__interrupt__"]}
     state = await graph.aget_state(config)
     assert {i.id for i in state.interrupts} == set(interrupts.values())
@@ -90,11 +91,13 @@ async def test_history_is_stored_once_and_grows_linearly(client):
     config = {"configurable": {"thread_id": "T:C:3"}}
     sizes = []
     for turn in range(40):
-        await graph.ainvoke({"messages": [HumanMessage("q" * 100, id=f"h{turn}")]}, config,
-                            durability="sync")  # fmt: skip
+        await graph.ainvoke(
+            {"messages": [HumanMessage("q" * 100, id=f"h{turn}")]}, config, durability="sync"
+        )
         if turn + 1 in (10, 20, 40):
-            sizes.append(sum([await client.memory_usage(k, samples=0) or 0
-                              for k in await client.keys("*")]))  # fmt: skip
+            sizes.append(
+                sum([await client.memory_usage(k, samples=0) or 0 for k in await client.keys("*")])
+            )
     assert await client.llen(saver.thread_keys("T:C:3")[2]) == 80  # each message once
     per_turn_early, per_turn_late = (sizes[1] - sizes[0]) / 10, (sizes[2] - sizes[1]) / 20
     assert per_turn_late < per_turn_early * 1.3  # linear, not quadratic

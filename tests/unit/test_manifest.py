@@ -27,8 +27,16 @@ def test_manifest_subscribes_to_what_the_bot_handles():
     assert {"app_mention", "message.channels", "message.groups", "message.im"} <= events
     assert "app_home_opened" in events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"app_mentions:read", "chat:write", "channels:history", "groups:history",
-            "im:history", "reactions:write", "channels:read", "groups:read"} <= scopes  # fmt: skip
+    assert {
+        "app_mentions:read",
+        "chat:write",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "reactions:write",
+        "channels:read",
+        "groups:read",
+    } <= scopes
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True

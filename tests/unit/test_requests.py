@@ -34,9 +34,11 @@ async def test_concurrent_claims_accept_exactly_one(redis_url):
     store, client = await _store(redis_url)
     request = await store.ensure(THREAD, interrupt_id="i1", question="Q", asker="U1", asker_ts="1")
     results = await asyncio.gather(
-        *[store.claim(request.id, team="T1", user=f"U{n}", answer=f"a{n}", view_id=f"V{n}")
-          for n in range(20)]
-    )  # fmt: skip
+        *[
+            store.claim(request.id, team="T1", user=f"U{n}", answer=f"a{n}", view_id=f"V{n}")
+            for n in range(20)
+        ]
+    )
     accepted = [r for r in results if r.accepted]
     assert len(accepted) == 1
     winner = accepted[0].by

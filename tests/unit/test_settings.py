@@ -58,8 +58,15 @@ def test_expert_users_are_a_set():
 def test_log_filter_redacts_tokens(caplog):
     settings = Settings.from_env(BASE)
     redactor = RedactingFilter(settings.secrets())
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s and key %s and %s",
-                               ("xoxb-1-2-abc", "sk-abcdefghijkl", "xapp-9-zz"), None)  # fmt: skip
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "token %s and key %s and %s",
+        ("xoxb-1-2-abc", "sk-abcdefghijkl", "xapp-9-zz"),
+        None,
+    )
     redactor.filter(record)
     message = record.getMessage()
     assert "xoxb" not in message and "sk-abc" not in message and "xapp-9" not in message
