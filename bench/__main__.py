@@ -37,6 +37,8 @@ def table(report: dict[str, Any]) -> str:
     row("acknowledgement p99 (ms)", "ack_ms_p99", "{:.1f}", False)
     row("acknowledgement max (ms)", "ack_ms_max", "{:.1f}", False)
     row("bot CPU per turn (ms)", "cpu_ms_per_turn", "{:.1f}", False)
+    row("Redis CPU during the load (cores)", "redis_cpu_share", "{:.2f}", False)
+    row("stand-ins + load generator CPU (cores)", "bench_cpu_share", "{:.2f}", False)
     for n in memory_turns:
         cells = []
         for r in (ours, base):

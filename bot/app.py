@@ -24,10 +24,17 @@ def build_app(services: Services) -> AsyncApp:
         app = AsyncApp(
             client=services.slack,
             signing_secret=secret,
-            request_verification_enabled=not settings.socket_mode,
+            # HTTP requests are verified in bot/server.py before they get here (over raw
+            # bytes, and without the 500 Bolt gives a body it cannot parse); Socket Mode
+            # needs none.
+            request_verification_enabled=False,
             # Listeners only record work in Redis, so they finish before Slack's ack is
             # sent: an acknowledged event is already durable.
             process_before_response=True,
+            # Middleware for features this bot does not use (workflow functions, assistant
+            # threads): each would run on every request.
+            attaching_function_token_enabled=False,
+            attaching_conversation_kwargs_enabled=False,
         )
     finally:
         bolt_logger.setLevel(level)

@@ -126,30 +126,31 @@ class ConversationService:
         self._turn_timeout = turn_timeout_seconds
         self._finish_job_script = redis.register_script(_FINISH_JOB)
 
-    async def version(self, thread_id: str) -> str:
-        """Changes whenever something arrives for the thread (see bot/intake.py)."""
-        return str(await self._redis.hget(keys.thread(thread_id), "version") or "")
-
-    async def step(self, thread_id: str, lease: Lease) -> bool:
-        """Do the thread's next piece of work. False when there is none for now."""
-        record = await self._redis.hgetall(keys.thread(thread_id))
+    async def step(self, thread_id: str, lease: Lease) -> tuple[bool, str]:
+        """Do the thread's next piece of work. Returns whether there was any, and the
+        thread's version as it was read (see bot/intake.py): when nothing was done, the
+        worker may let go of the thread only if the version is still that."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.thread(thread_id))
+            pipe.lindex(keys.inbox(thread_id), 0)
+            record, head = await pipe.execute()
+        version = str(record.get("version") or "")
         if not record:
-            return False
+            return False, version
         thread = ThreadRef(record["team"], record["channel"], record["root"])
         if record.get("job"):  # left by a run that did not finish: finish it
             await self._run_job(thread, Job.from_json(record["job"]), lease, fresh=False)
-            return True
+            return True, version
         if record.get("waiting") == "1":
             state = await self._graph.aget_state(graph_config(thread_id))
             if state.interrupts:
-                return await self._handle_waiting(thread, record, state.interrupts, lease)
-        head = await self._redis.lindex(keys.inbox(thread_id), 0)
+                progressed = await self._handle_waiting(thread, record, state.interrupts, lease)
+                return progressed, version
         if head is None:
-            await self._let_expire(thread_id)
-            return False
+            return False, version
         item = IncomingMessage.from_json(head)
         await self._start_and_run(thread, Job("message", item.id, item=item), lease)
-        return True
+        return True, version
 
     async def record_failure(self, thread_id: str, error: BaseException) -> None:
         """Count an unexpected error on the thread's job; after a few, tell the asker and
@@ -301,14 +302,17 @@ class ConversationService:
     # ------------------------------------------------------------------ jobs
 
     async def _start_and_run(self, thread: ThreadRef, job: Job, lease: Lease) -> None:
-        await self._redis.hset(keys.thread(thread.id), "job", job.to_json())
+        fields = {"job": job.to_json()}
+        if job.item is not None:  # who asked, for the expert requests this turn may make
+            fields |= {"asker": job.item.user, "asker_ts": job.item.ts}
+        await self._redis.hset(keys.thread(thread.id), mapping=fields)
         await self._run_job(thread, job, lease, fresh=True)
 
     async def _run_job(self, thread: ThreadRef, job: Job, lease: Lease, *, fresh: bool) -> None:
         """Run a job's graph work and make its Slack posts. `fresh`: recorded just now, so
         nothing of it can have happened yet and the recovery checks are skipped."""
         item = job.item
-        if item is not None:
+        if item is not None and not fresh:
             await self._redis.hset(
                 keys.thread(thread.id), mapping={"asker": item.user, "asker_ts": item.ts}
             )
@@ -425,10 +429,3 @@ class ConversationService:
                 text=chunk,
                 fresh=fresh,
             )
-
-    async def _let_expire(self, thread_id: str) -> None:
-        """An idle conversation expires after the configured time without activity."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.expire(keys.thread(thread_id), self._ttl)
-            pipe.expire(keys.thread_requests(thread_id), self._ttl)
-            await pipe.execute()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,15 @@ class IncomingMessage:
         return f"{self.team}:{self.channel}:{self.ts}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        fields = {
+            "team": self.team,
+            "channel": self.channel,
+            "ts": self.ts,
+            "root": self.root,
+            "user": self.user,
+            "text": self.text,
+        }
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> IncomingMessage:

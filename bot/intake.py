@@ -12,15 +12,17 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bot import keys
-from bot.domain import IncomingMessage, ThreadRef
+from bot.domain import IncomingMessage
 from bot.formatting import slack_to_plain
 
 # Message subtypes that are someone writing to the bot; edits, joins, bot posts are not.
 HANDLED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 SEEN_TTL_SECONDS = 3 * 24 * 3600  # Slack retries for minutes; a day's margin and more
 
-# KEYS: seen, inbox, thread, stream. ARGV: item, thread id, seen ttl, team, channel, root, now
+# KEYS: seen, inbox, thread, stream. ARGV: item, thread id, seen ttl, team, channel, root, now,
+# "1" if the message counts only in a thread the bot already takes part in.
 _ACCEPT_MESSAGE = """
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], 'team', ARGV[4], 'channel', ARGV[5], 'root', ARGV[6],
@@ -62,10 +64,6 @@ class Intake:
         self._redis = redis
         self._accept = redis.register_script(_ACCEPT_MESSAGE)
 
-    async def is_known_thread(self, thread: ThreadRef) -> bool:
-        """Whether the bot takes part in this thread (it was mentioned or answered there)."""
-        return bool(await self._redis.exists(keys.thread(thread.id)))
-
     async def accept_event(
         self, event: dict[str, Any], *, team_id: str, bot_user_id: str | None
     ) -> bool:
@@ -81,13 +79,16 @@ class Intake:
         if message is None:
             return False
         direct = event.get("channel_type") == "im"
-        if not (mentioned or direct):
-            in_thread = message.root != message.ts
-            if not in_thread or not await self.is_known_thread(message.thread):
-                return False
-        return await self.accept_message(message)
+        known_thread_only = not (mentioned or direct)
+        if known_thread_only and message.root == message.ts:
+            return False  # a top-level channel message without a mention
+        return await self.accept_message(message, known_thread_only=known_thread_only)
 
-    async def accept_message(self, message: IncomingMessage) -> bool:
+    async def accept_message(
+        self, message: IncomingMessage, *, known_thread_only: bool = False
+    ) -> bool:
+        """Record the message (atomically, once). With `known_thread_only`, only if its
+        thread is one the bot takes part in."""
         thread = message.thread
         recorded = await self._accept(
             keys=[
@@ -104,6 +105,7 @@ class Intake:
                 thread.channel,
                 thread.root,
                 f"{time.time():.3f}",
+                "1" if known_thread_only else "0",
             ],
         )
         return bool(recorded)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -15,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+
+from bot.osutil import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,6 @@ async def check_modules(client: aioredis.Redis, url_for_messages: str) -> None:
             f"The Redis at {redacted_url(url_for_messages)} lacks {' and '.join(missing)}, "
             f"which the bot's checkpoints need. {MISSING_MODULES_ADVICE}"
         )
-
-
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: Linux sends SIGTERM to the Redis child when
-    # the bot dies, even by SIGKILL, and Redis then flushes its append-only file and exits.
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class EmbeddedRedis:
@@ -135,7 +126,9 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            # Between fork and exec: Redis gets SIGTERM when the bot dies, even by SIGKILL,
+            # and then flushes its append-only file and exits.
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -21,6 +21,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.app import build_app
 from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.worker_processes import ChildPool, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ def slack_signature_valid(
     return hmac.compare_digest(expected, signature)
 
 
-def http_routes(app: AsyncApp, services: Services) -> web.Application:
+def http_routes(
+    app: AsyncApp, services: Services, pools: list[ChildPool] | None = None
+) -> web.Application:
     settings = services.settings
     secret = (
         settings.slack_signing_secret.get_secret_value().encode()
@@ -130,13 +133,15 @@ def http_routes(app: AsyncApp, services: Services) -> web.Application:
 
     async def health(_: web.Request) -> web.Response:
         redis_ok = await services.redis_ok()
-        body = {
+        body: dict[str, Any] = {
             "status": "ok" if redis_ok else "degraded",
             "redis": "ok" if redis_ok else "unreachable",
             "mode": "socket" if settings.socket_mode else "http",
-            "turns_in_flight": services.worker.health.in_flight,
-            "worker": services.worker.consumer,
         }
+        if services.worker is not None:
+            body["turns_in_flight"] = services.worker.health.in_flight
+        for pool in pools or []:
+            body[f"{pool.kind}_processes"] = {"alive": pool.alive, "configured": pool.count}
         return web.json_response(body, status=200 if redis_ok else 503)
 
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -153,24 +158,36 @@ async def serve(settings: Settings, redis_url: str, *, stop: asyncio.Event | Non
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    services = await build_services(settings, redis_url)
+    # Turns run here, or in worker processes (WORKER_PROCESSES > 0) so that this process
+    # only acknowledges Slack: its acknowledgements then never wait behind a turn.
+    in_process = settings.worker_processes == 0
+    services = await build_services(settings, redis_url, run_turns=in_process)
+    pools: list[ChildPool] = []
+    if not in_process:
+        pools.append(
+            ChildPool("worker", worker_main, settings, redis_url, settings.worker_processes)
+        )
     app = build_app(services)
-    runner = web.AppRunner(http_routes(app, services), handle_signals=False)
+    runner = web.AppRunner(http_routes(app, services, pools), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     socket_handler: AsyncSocketModeHandler | None = None
     try:
+        for pool in pools:
+            pool.start()
+        if services.worker is not None:
+            await services.worker.start()
         if settings.socket_mode and settings.slack_app_token:
             socket_handler = AsyncSocketModeHandler(
                 app, settings.slack_app_token.get_secret_value(), web_client=services.slack
             )
             await socket_handler.connect_async()
-        await services.worker.start()
         log.info(
-            "Bot ready: %s, health on port %d",
+            "Bot ready: %s, health on port %d, turns %s",
             "Socket Mode" if socket_handler else f"HTTP on port {settings.port}{EVENTS_PATH}",
             settings.port,
+            "in this process" if in_process else f"in {settings.worker_processes} worker processes",
         )
         await stop.wait()
         log.info("Shutting down: no new work; running turns get %.0f s", SHUTDOWN_GRACE_SECONDS)
@@ -178,11 +195,9 @@ async def serve(settings: Settings, redis_url: str, *, stop: asyncio.Event | Non
         if socket_handler is not None:
             await socket_handler.close_async()
         await site.stop()  # HTTP: no new requests; Slack retries them on another process
-        await services.worker.stop(SHUTDOWN_GRACE_SECONDS)
+        if services.worker is not None:
+            await services.worker.stop(SHUTDOWN_GRACE_SECONDS)
+        await asyncio.gather(*(pool.stop(SHUTDOWN_GRACE_SECONDS + 1.5) for pool in pools))
         await runner.cleanup()
         await services.aclose()
         log.info("Stopped")
-
-
-def bound_port(runner: web.AppRunner) -> Any:  # pragma: no cover - helper for tests
-    return [s._server.sockets[0].getsockname()[1] for s in runner.sites]  # type: ignore[attr-defined]

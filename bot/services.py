@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+import aiohttp
 import redis.asyncio as aioredis
 from langchain_openai import ChatOpenAI
 from redis.backoff import ExponentialBackoff
@@ -20,6 +21,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import AnswerService
+from bot.chat_model import LeanChatOpenAI
 from bot.conversations import ConversationService
 from bot.experts import ExpertDirectory
 from bot.intake import Intake
@@ -33,19 +35,23 @@ from graph.checkpoint import CompactRedisSaver
 
 log = logging.getLogger(__name__)
 
+WARM_CONNECTIONS = 32
+
 
 @dataclass
 class Services:
+    """What a process needs. Every process serving Slack has the intake side; a process
+    that runs turns (the server itself, or a worker process) also has a worker."""
+
     settings: Settings
     redis: aioredis.Redis
     slack: AsyncWebClient
-    checkpointer: CompactRedisSaver
     intake: Intake
     requests: RequestStore
     experts: ExpertDirectory
     answers: AnswerService
-    conversations: ConversationService
-    worker: Worker
+    checkpointer: CompactRedisSaver | None = None
+    worker: Worker | None = None
 
     async def redis_ok(self) -> bool:
         try:
@@ -54,15 +60,20 @@ class Services:
             return False
 
     async def aclose(self) -> None:
+        if self.slack.session is not None:
+            await self.slack.session.close()
         await self.redis.aclose()
-        await self.checkpointer.aclose()
+        if self.checkpointer is not None:
+            await self.checkpointer.aclose()
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client: waits out 429s (Retry-After) and retries 5xx and broken links."""
+    """The Web API client: waits out 429s (Retry-After) and retries 5xx and broken links.
+    One HTTP session for all calls (without it, each call opens a session and a connection)."""
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
+        session=aiohttp.ClientSession(),
         timeout=30,
         retry_handlers=[
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),
@@ -75,7 +86,7 @@ def slack_client(settings: Settings) -> AsyncWebClient:
 def chat_model(settings: Settings) -> ChatOpenAI:
     """The model client: the openai library retries timeouts, 429 and 5xx with backoff;
     TURN_TIMEOUT_SECONDS bounds the whole turn."""
-    return ChatOpenAI(
+    return LeanChatOpenAI(
         model=settings.openai_model,
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
@@ -108,6 +119,9 @@ async def wait_for_redis(client: aioredis.Redis, url: str) -> None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
     await check_modules(client, url)
+    # Open a pool's worth of connections now: a burst of Slack deliveries would otherwise
+    # open them all at once, each with its handshake, while Slack waits for the acks.
+    await asyncio.gather(*(client.ping() for _ in range(WARM_CONNECTIONS)))
 
 
 def make_checkpointer(settings: Settings, redis_url: str) -> CompactRedisSaver:
@@ -118,12 +132,10 @@ def make_checkpointer(settings: Settings, redis_url: str) -> CompactRedisSaver:
     )
 
 
-async def build_services(settings: Settings, redis_url: str) -> Services:
+async def build_services(settings: Settings, redis_url: str, *, run_turns: bool) -> Services:
     redis = redis_client(redis_url)
     await wait_for_redis(redis, redis_url)
     slack = slack_client(settings)
-    checkpointer = make_checkpointer(settings, redis_url)
-    graph = build_graph(chat_model(settings), checkpointer, context_tokens=settings.context_tokens)
     requests = RequestStore(redis)
     experts = ExpertDirectory(
         slack,
@@ -132,31 +144,37 @@ async def build_services(settings: Settings, redis_url: str) -> Services:
         expert_usergroup=settings.expert_usergroup,
     )
     effects = SlackEffects(slack, redis)
-    conversations = ConversationService(
-        graph=graph,
-        checkpointer=checkpointer,
-        redis=redis,
-        effects=effects,
-        requests=requests,
-        expert_channel=settings.expert_channel,
-        conversation_ttl_seconds=int(settings.conversation_ttl_days * 86_400),
-        turn_timeout_seconds=settings.turn_timeout_seconds,
-    )
-    worker = Worker(
-        redis,
-        conversations,
-        concurrency=settings.worker_concurrency,
-        lease_seconds=settings.lease_seconds,
-    )
-    return Services(
+    services = Services(
         settings=settings,
         redis=redis,
         slack=slack,
-        checkpointer=checkpointer,
         intake=Intake(redis),
         requests=requests,
         experts=experts,
         answers=AnswerService(client=slack, requests=requests, experts=experts, effects=effects),
-        conversations=conversations,
-        worker=worker,
     )
+    if run_turns:
+        ttl_seconds = int(settings.conversation_ttl_days * 86_400)
+        checkpointer = make_checkpointer(settings, redis_url)
+        graph = build_graph(
+            chat_model(settings), checkpointer, context_tokens=settings.context_tokens
+        )
+        conversations = ConversationService(
+            graph=graph,
+            checkpointer=checkpointer,
+            redis=redis,
+            effects=effects,
+            requests=requests,
+            expert_channel=settings.expert_channel,
+            conversation_ttl_seconds=ttl_seconds,
+            turn_timeout_seconds=settings.turn_timeout_seconds,
+        )
+        services.checkpointer = checkpointer
+        services.worker = Worker(
+            redis,
+            conversations,
+            concurrency=settings.worker_concurrency,
+            lease_seconds=settings.lease_seconds,
+            idle_ttl_seconds=ttl_seconds,
+        )
+    return services

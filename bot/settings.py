@@ -87,7 +87,7 @@ class Settings:
             redis_url=reader.text("REDIS_URL"),
             data_dir=Path(reader.text("DATA_DIR") or "data"),
             worker_concurrency=reader.integer("WORKER_CONCURRENCY", 32, minimum=1),
-            worker_processes=reader.integer("WORKER_PROCESSES", 1, minimum=1),
+            worker_processes=reader.integer("WORKER_PROCESSES", available_cores(), minimum=0),
             lease_seconds=reader.number("LEASE_SECONDS", 15.0, minimum=1.0),
             model_timeout_seconds=reader.number("MODEL_TIMEOUT_SECONDS", 60.0, minimum=0.1),
             model_max_retries=reader.integer("MODEL_MAX_RETRIES", 2, minimum=0),
@@ -97,6 +97,14 @@ class Settings:
             log_level=(reader.text("LOG_LEVEL") or "INFO").upper(),
         )
         return settings
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a container's limit, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _with_trailing_slash(url: str) -> str:

@@ -69,7 +69,8 @@ class SlackEffects:
         """Post a message unless this effect already happened; returns the message's ts.
 
         `fresh`: the caller knows this effect was never attempted (its job started just now),
-        so the lookup is skipped.
+        so the lookup is skipped, and so is the record of the post: only a re-run of the job
+        would read it, and a re-run finds the post in Slack by its metadata.
         """
         record_key = keys.effect(effect_key)
         record = {} if fresh else await self._redis.hgetall(record_key)
@@ -93,11 +94,12 @@ class SlackEffects:
             metadata={"event_type": EFFECT_EVENT_TYPE, "event_payload": {"key": effect_key}},
         )
         ts = str(response["ts"])
-        await self._record(record_key, ts=ts)
+        if not fresh:
+            await self._record(record_key, ts=ts)
         return ts
 
     async def _record(self, record_key: str, **fields: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(record_key, mapping=fields)
             pipe.expire(record_key, EFFECT_TTL_SECONDS)
             await pipe.execute()

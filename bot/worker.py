@@ -34,7 +34,8 @@ redis.call('XDEL', KEYS[2], ARGV[4])
 return 0
 """
 
-# KEYS: lock, thread, stream. ARGV: token, version seen, group, entry id
+# KEYS: lock, thread, stream, thread requests. ARGV: token, version seen, group, entry id,
+# idle ttl seconds. An idle conversation (not waiting for an expert) starts its expiry clock.
 _RELEASE_IF_UNCHANGED = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local version = redis.call('HGET', KEYS[2], 'version') or ''
@@ -42,6 +43,10 @@ if version ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('XACK', KEYS[3], ARGV[3], ARGV[4])
 redis.call('XDEL', KEYS[3], ARGV[4])
+if redis.call('HGET', KEYS[2], 'waiting') ~= '1' then
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+  redis.call('EXPIRE', KEYS[4], ARGV[5])
+end
 return 1
 """
 
@@ -92,12 +97,14 @@ class Worker:
         *,
         concurrency: int,
         lease_seconds: float,
+        idle_ttl_seconds: int,
         consumer: str | None = None,
     ) -> None:
         self._redis = redis
         self._conversations = conversations
         self._concurrency = concurrency
         self._lease_ms = int(lease_seconds * 1000)
+        self._idle_ttl = idle_ttl_seconds
         # An entry idle this long belongs to a dead worker: its lease has run out too.
         self._reclaim_idle_ms = int(self._lease_ms * 1.5) + 500
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -174,11 +181,13 @@ class Worker:
                 await self._slot_free.wait()
                 continue
             try:
+                # One entry at a time: with several worker processes, each takes work only
+                # when its loop comes back for it, so a busy one does not hoard a burst.
                 response = await self._redis.xreadgroup(
                     keys.INTAKE_GROUP,
                     self.consumer,
                     {keys.INTAKE_STREAM: ">"},
-                    count=free,
+                    count=1,
                     block=1000,
                 )
             except RedisError as exc:
@@ -274,12 +283,17 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat(lease))
         try:
             while True:
-                version = await self._conversations.version(thread_id)
-                if await self._conversations.step(thread_id, lease):
+                progressed, version = await self._conversations.step(thread_id, lease)
+                if progressed:
                     continue
                 released = await self._release(
-                    keys=[keys.lock(thread_id), keys.thread(thread_id), keys.INTAKE_STREAM],
-                    args=[lease.token, version, keys.INTAKE_GROUP, lease.entry_id],
+                    keys=[
+                        keys.lock(thread_id),
+                        keys.thread(thread_id),
+                        keys.INTAKE_STREAM,
+                        keys.thread_requests(thread_id),
+                    ],
+                    args=[lease.token, version, keys.INTAKE_GROUP, lease.entry_id, self._idle_ttl],
                 )
                 if released == 1:
                     return

@@ -206,7 +206,7 @@ class CompactRedisSaver(BaseCheckpointSaver[str]):
         thread_id = str(configurable["thread_id"])
         ns = configurable.get("checkpoint_ns", "")
         checkpoint_key, writes_key, list_keys = self._keys(thread_id, ns)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(checkpoint_key)
             pipe.hgetall(writes_key)
             stored, writes = await pipe.execute()
@@ -254,7 +254,7 @@ class CompactRedisSaver(BaseCheckpointSaver[str]):
         )
 
     async def _read_lists(self, version: bytes, list_keys: list[str]) -> _Cached:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for key in list_keys:
                 pipe.lrange(key, 0, -1)
             raw_lists = await pipe.execute()

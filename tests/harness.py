@@ -101,8 +101,9 @@ class InProcessBot:
     """`bot.server.serve` as a task on the test's event loop."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.settings = Settings.from_env(env)
+        # Turns run in this process too: the same worker code, without process start-up.
+        self.env = {"WORKER_PROCESSES": "0", **env}
+        self.settings = Settings.from_env(self.env)
         self.port = self.settings.port
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

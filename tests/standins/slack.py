@@ -94,7 +94,7 @@ class SlackStandIn:
         self.bot_url: str | None = None
         self.port = 0
         self._clock = itertools.count(1)
-        self._base_ts = int(time.time())
+        self._last_ts = 0.0
         self._runner: web.AppRunner | None = None
         self._sockets: list[web.WebSocketResponse] = []
         self._socket_turn = itertools.count()
@@ -146,7 +146,9 @@ class SlackStandIn:
         self.faults.append(Fault(method, times, status, error, retry_after, channel))
 
     def next_ts(self) -> str:
-        return f"{self._base_ts + next(self._clock)}.{next(self._clock):06d}"
+        """A message ts as Slack makes them: the time, unique within the workspace."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [args for name, args in self.calls if name == method]
