@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 MODEL_ERRORS = (openai.APIError, TimeoutError)
 MAX_JOB_FAILURES = 5  # unexpected errors on one job before the asker is told and it is dropped
 HELD_NOTES_LIMIT = 20
+# The graph's checkpoint is written when a run ends (or pauses, or fails), not after every
+# step: a crash mid-run re-runs the job from the checkpoint before it, which the recorded job
+# makes safe, and each turn saves one checkpoint instead of three.
+DURABILITY = "exit"
 # Turns quicker than this need no "working" sign: the answer itself is the sign.
 WORKING_SIGN_DELAY_SECONDS = 1.0
 
@@ -354,7 +358,7 @@ class ConversationService:
         if fresh and job.item is not None:
             return self._outcome(
                 await self._graph.ainvoke(
-                    {"messages": [self._human(job.item)]}, config, durability="sync"
+                    {"messages": [self._human(job.item)]}, config, durability=DURABILITY
                 )
             )
         state = await self._graph.aget_state(config)
@@ -363,7 +367,7 @@ class ConversationService:
             if human_message_id(job.item) not in known:
                 return self._outcome(
                     await self._graph.ainvoke(
-                        {"messages": [self._human(job.item)]}, config, durability="sync"
+                        {"messages": [self._human(job.item)]}, config, durability=DURABILITY
                     )
                 )
         else:
@@ -372,10 +376,10 @@ class ConversationService:
             if resume:
                 # Each answer resumes its own interrupt; others stay paused.
                 return self._outcome(
-                    await self._graph.ainvoke(Command(resume=resume), config, durability="sync")
+                    await self._graph.ainvoke(Command(resume=resume), config, durability=DURABILITY)
                 )
         if state.next and not state.interrupts:
-            return self._outcome(await self._graph.ainvoke(None, config, durability="sync"))
+            return self._outcome(await self._graph.ainvoke(None, config, durability=DURABILITY))
         return Outcome(tuple(state.interrupts), list(state.values.get("messages") or []))
 
     @staticmethod

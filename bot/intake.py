@@ -17,7 +17,7 @@ from bot.formatting import slack_to_plain
 
 # Message subtypes that are someone writing to the bot; edits, joins, bot posts are not.
 HANDLED_SUBTYPES = {None, "file_share", "thread_broadcast"}
-SEEN_TTL_SECONDS = 3 * 24 * 3600  # Slack retries for minutes; a day's margin and more
+SEEN_TTL_SECONDS = 24 * 3600  # Slack retries within the hour; a day is margin enough
 
 # KEYS: seen, inbox, thread, stream. ARGV: item, thread id, seen ttl, team, channel, root, now,
 # "1" if the message counts only in a thread the bot already takes part in.

@@ -93,7 +93,7 @@ class Settings:
             model_max_retries=reader.integer("MODEL_MAX_RETRIES", 2, minimum=0),
             turn_timeout_seconds=reader.number("TURN_TIMEOUT_SECONDS", 180.0, minimum=0.1),
             context_tokens=reader.integer("CONTEXT_TOKENS", 64_000, minimum=1_000),
-            conversation_ttl_days=reader.number("CONVERSATION_TTL_DAYS", 30.0, minimum=0.001),
+            conversation_ttl_days=reader.number("CONVERSATION_TTL_DAYS", 30.0, minimum=0.00001),
             log_level=(reader.text("LOG_LEVEL") or "INFO").upper(),
         )
         return settings

@@ -20,7 +20,8 @@ from bot import keys
 log = logging.getLogger(__name__)
 
 EFFECT_EVENT_TYPE = "hitl_effect"
-EFFECT_TTL_SECONDS = 14 * 24 * 3600
+# Only a job re-run after a crash reads these, within minutes (a lease): a day is plenty.
+EFFECT_TTL_SECONDS = 24 * 3600
 
 # Errors that no retry will cure: the message cannot be delivered where it was aimed.
 PERMANENT_ERRORS = frozenset(
