@@ -50,8 +50,8 @@ class BotResult:
     turn_ms_p50: float = 0.0
     turn_ms_p99: float = 0.0
     cpu_ms_per_turn: float = 0.0
-    redis_cpu_share: float = 0.0  # cores' worth of CPU Redis used during the load
-    bench_cpu_share: float = 0.0  # the same for the stand-ins and the load generator
+    redis_cpu_ms_per_turn: float = 0.0
+    bench_cpu_share: float = 0.0  # cores the stand-ins and the load generator used
     memory: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
@@ -117,8 +117,6 @@ class Conversation:
                 await response.read()
                 status = response.status
             self.acks_ms.append((time.perf_counter() - sent) * 1000)
-            if os.environ.get("BENCH_DEBUG"):
-                print(f"ACK {self.turns} {self.acks_ms[-1]:.1f}", file=sys.stderr)
             if status != 200:
                 raise RuntimeError(f"bot answered {status}")
         await self.replies.wait(self.root, self.turns)
@@ -264,7 +262,7 @@ async def bench_bot(
             await asyncio.gather(*(talk(c) for c in conversations))
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(process.pid) - cpu_before
-            result.redis_cpu_share = (await redis_cpu(client) - redis_cpu_before) / elapsed
+            redis_cpu_used = await redis_cpu(client) - redis_cpu_before
             result.bench_cpu_share = (own_cpu() - own_before) / elapsed
         acks = [a for c in conversations for a in c.acks_ms]
         turn_times = [t for c in conversations for t in c.turns_ms]
@@ -275,6 +273,7 @@ async def bench_bot(
         result.turn_ms_p50 = statistics.median(turn_times)
         result.turn_ms_p99 = percentile(turn_times, 99)
         result.cpu_ms_per_turn = cpu * 1000 / len(turn_times)
+        result.redis_cpu_ms_per_turn = redis_cpu_used * 1000 / len(turn_times)
     finally:
         slack.post_listeners.remove(replies._posted)
         process.send_signal(signal.SIGINT if prefix else signal.SIGTERM)

@@ -54,8 +54,8 @@ async def check_modules(client: aioredis.Redis, url_for_messages: str) -> None:
                 raise
     if missing:
         raise RedisUnsuitable(
-            f"The Redis at {redacted_url(url_for_messages)} lacks {' and '.join(missing)}, "
-            f"which the bot's checkpoints need. {MISSING_MODULES_ADVICE}"
+            f"The Redis at {redacted_url(url_for_messages)} lacks {' and '.join(missing)}; "
+            f"the bot runs on a Redis with the JSON and Search modules. {MISSING_MODULES_ADVICE}"
         )
 
 
