@@ -52,24 +52,13 @@ def build_graph(
         # interrupt side by side, and each is resumed by its own interrupt id.
         tool = tools_by_name.get(tool_call["name"])
         if tool is None:
-            result = ToolMessage(
-                content=f"Unknown tool {tool_call['name']!r}.",
-                tool_call_id=tool_call["id"],
-                name=tool_call["name"],
-                status="error",
-            )
-        else:
-            try:
-                result = await tool.ainvoke({**tool_call, "type": "tool_call"})
-            except GraphBubbleUp:
-                raise  # interrupt(): let LangGraph pause the graph
-            except Exception as exc:
-                result = ToolMessage(
-                    content=f"Tool error: {exc}",
-                    tool_call_id=tool_call["id"],
-                    name=tool_call["name"],
-                    status="error",
-                )
+            return {"messages": [_tool_error(tool_call, f"Unknown tool {tool_call['name']!r}.")]}
+        try:
+            result = await tool.ainvoke({**tool_call, "type": "tool_call"})
+        except GraphBubbleUp:
+            raise  # interrupt(): let LangGraph pause the graph
+        except Exception as exc:
+            result = _tool_error(tool_call, f"Tool error: {exc}")
         return {"messages": [result]}
 
     def route_tools(state: AgentState) -> list[Send] | str:
@@ -85,3 +74,10 @@ def build_graph(
     builder.add_conditional_edges("agent", route_tools, ["tools", END])
     builder.add_edge("tools", "agent")
     return builder.compile(checkpointer=checkpointer)
+
+
+def _tool_error(tool_call: dict[str, Any], text: str) -> ToolMessage:
+    """A tool call's failure, told to the model so it can carry on."""
+    return ToolMessage(
+        content=text, tool_call_id=tool_call["id"], name=tool_call["name"], status="error"
+    )
