@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from pydantic import Field
 
 from graph import build_graph, human_assistance
 
@@ -15,7 +16,7 @@ from graph import build_graph, human_assistance
 class RecordingModel(GenericFakeChatModel):
     """Answers from a script and remembers what it was shown."""
 
-    seen: ClassVar[list[list[Any]]] = []  # reset by each test
+    seen: list[list[Any]] = Field(default_factory=list)
 
     def bind_tools(self, tools, **kwargs):
         return self
@@ -37,7 +38,6 @@ async def test_the_tool_is_the_tutorials_human_assistance():
 async def test_unknown_tool_is_reported_to_the_model_which_carries_on():
     call = {"name": "no_such_tool", "args": {}, "id": "call_1"}
     model = RecordingModel(messages=iter([AIMessage("", tool_calls=[call]), AIMessage("ok")]))
-    model.seen = []
     graph = build_graph(model, InMemorySaver())
     out = await graph.ainvoke({"messages": [HumanMessage("hi")]}, _config("t1"))
     tool_result = out["messages"][2]
@@ -48,7 +48,6 @@ async def test_unknown_tool_is_reported_to_the_model_which_carries_on():
 async def test_the_expert_answer_reaches_the_model_as_the_tool_result():
     call = {"name": "human_assistance", "args": {"query": "Which?"}, "id": "call_1"}
     model = RecordingModel(messages=iter([AIMessage("", tool_calls=[call]), AIMessage("done")]))
-    model.seen = []
     graph = build_graph(model, InMemorySaver())
     out = await graph.ainvoke({"messages": [HumanMessage("hi")]}, _config("t2"))
     [interrupt] = out["__interrupt__"]
@@ -60,7 +59,6 @@ async def test_the_expert_answer_reaches_the_model_as_the_tool_result():
 
 async def test_the_model_sees_the_system_prompt_and_the_newest_turns_within_budget():
     model = RecordingModel(messages=(AIMessage(f"reply {n}") for n in range(100)))
-    model.seen = []
     graph = build_graph(model, InMemorySaver(), context_tokens=300)
     for n in range(10):
         text = f"message {n} " + "word " * 40
