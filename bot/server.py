@@ -21,13 +21,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.app import build_app
 from bot.services import Services, build_services
 from bot.settings import Settings
-from bot.worker_processes import ChildPool, worker_main
+from bot.worker import SHUTDOWN_GRACE_SECONDS
+from bot.worker_processes import WorkerPool
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/health"
-SHUTDOWN_GRACE_SECONDS = 7.0  # of the 10 s a process manager usually allows after SIGTERM
 MAX_BODY_BYTES = 1024 * 1024
 MAX_CLOCK_SKEW_SECONDS = 300
 
@@ -98,7 +98,7 @@ def slack_signature_valid(
 
 
 def http_routes(
-    app: AsyncApp, services: Services, pools: list[ChildPool] | None = None
+    app: AsyncApp, services: Services, pool: WorkerPool | None = None
 ) -> web.Application:
     settings = services.settings
     secret = (
@@ -140,8 +140,12 @@ def http_routes(
         }
         if services.worker is not None:
             body["turns_in_flight"] = services.worker.health.in_flight
-        for pool in pools or []:
-            body[f"{pool.kind}_processes"] = {"alive": pool.alive, "configured": pool.count}
+        if pool is not None:
+            body["worker_processes"] = {
+                "configured": pool.count,
+                "alive": pool.alive,
+                "ready": pool.ready,
+            }
         return web.json_response(body, status=200 if redis_ok else 503)
 
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -162,19 +166,15 @@ async def serve(settings: Settings, redis_url: str, *, stop: asyncio.Event | Non
     # only acknowledges Slack: its acknowledgements then never wait behind a turn.
     in_process = settings.worker_processes == 0
     services = await build_services(settings, redis_url, run_turns=in_process)
-    pools: list[ChildPool] = []
-    if not in_process:
-        pools.append(
-            ChildPool("worker", worker_main, settings, redis_url, settings.worker_processes)
-        )
+    pool = None if in_process else WorkerPool(settings, redis_url, settings.worker_processes)
     app = build_app(services)
-    runner = web.AppRunner(http_routes(app, services, pools), handle_signals=False)
+    runner = web.AppRunner(http_routes(app, services, pool), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     socket_handler: AsyncSocketModeHandler | None = None
     try:
-        for pool in pools:
+        if pool is not None:
             pool.start()
         if services.worker is not None:
             await services.worker.start()
@@ -197,7 +197,8 @@ async def serve(settings: Settings, redis_url: str, *, stop: asyncio.Event | Non
         await site.stop()  # HTTP: no new requests; Slack retries them on another process
         if services.worker is not None:
             await services.worker.stop(SHUTDOWN_GRACE_SECONDS)
-        await asyncio.gather(*(pool.stop(SHUTDOWN_GRACE_SECONDS + 1.5) for pool in pools))
+        if pool is not None:
+            await pool.stop(SHUTDOWN_GRACE_SECONDS + 2.0)
         await runner.cleanup()
         await services.aclose()
         log.info("Stopped")

@@ -26,6 +26,10 @@ from bot.conversations import ConversationService, ExpertPostFailed, LeaseLost
 
 log = logging.getLogger(__name__)
 
+# Of the 10 s a process manager usually allows after SIGTERM: running turns get this long,
+# the rest is for handing back what is left and closing connections.
+SHUTDOWN_GRACE_SECONDS = 6.0
+
 # KEYS: lock, stream. ARGV: token, lease ms, group, entry id
 _ACQUIRE_OR_ACK = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end

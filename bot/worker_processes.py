@@ -3,7 +3,7 @@ Slack stays quick to acknowledge, and every core takes part.
 
 The serving process starts `WORKER_PROCESSES` workers and restarts any that dies. A worker
 runs a `Worker` on the shared intake stream, exactly as a second bot would. Workers die with
-their parent, and hand their turns back on SIGTERM.
+their parent (Linux tells them, even after `kill -9`), and hand their turns back on SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,21 +15,22 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as ProcessEvent
 
 from bot.logs import configure_logging
 from bot.osutil import die_with_parent
+from bot.services import build_services
 from bot.settings import Settings
+from bot.worker import SHUTDOWN_GRACE_SECONDS
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_SECONDS = 7.0
 WORKER_NICENESS = 10
 RESTART_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
 
 
-def worker_main(settings: Settings, redis_url: str, index: int) -> None:
+def worker_main(settings: Settings, redis_url: str, index: int, ready: ProcessEvent) -> None:
     """Entry point of a worker process."""
     die_with_parent()
     # Turns are throughput work; Slack's acknowledgements are latency work. A lower CPU
@@ -37,13 +38,10 @@ def worker_main(settings: Settings, redis_url: str, index: int) -> None:
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     configure_logging(settings.log_level, settings.secrets())
-    log.info("Worker process %d started", index)
-    asyncio.run(_work(settings, redis_url))
+    asyncio.run(_work(settings, redis_url, index, ready))
 
 
-async def _work(settings: Settings, redis_url: str) -> None:
-    from bot.services import build_services
-
+async def _work(settings: Settings, redis_url: str, index: int, ready: ProcessEvent) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -52,30 +50,22 @@ async def _work(settings: Settings, redis_url: str) -> None:
     assert services.worker is not None
     try:
         await services.worker.start()
+        ready.set()
+        log.info("Worker process %d ready", index)
         await stop.wait()
     finally:
-        await services.worker.stop(STOP_GRACE_SECONDS)
+        await services.worker.stop(SHUTDOWN_GRACE_SECONDS)
         await services.aclose()
 
 
-class ChildPool:
-    """A fixed number of child processes running `target`, restarted when they die."""
-
-    def __init__(
-        self,
-        kind: str,
-        target: Callable[[Settings, str, int], None],
-        settings: Settings,
-        redis_url: str,
-        count: int,
-    ) -> None:
-        self.kind = kind
+class WorkerPool:
+    def __init__(self, settings: Settings, redis_url: str, count: int) -> None:
         self.count = count
-        self._target = target
         self._settings = settings
         self._redis_url = redis_url
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess | None] = [None] * count
+        self._ready: list[ProcessEvent] = [self._context.Event() for _ in range(count)]
         self._restarts = [0] * count
         self._stopping = False
         self._watcher: asyncio.Task[None] | None = None
@@ -84,32 +74,40 @@ class ChildPool:
     def alive(self) -> int:
         return sum(1 for p in self._processes if p is not None and p.is_alive())
 
+    @property
+    def ready(self) -> int:
+        """Workers reading the intake stream now."""
+        return sum(
+            1
+            for p, ready in zip(self._processes, self._ready, strict=True)
+            if p is not None and p.is_alive() and ready.is_set()
+        )
+
     def start(self) -> None:
         for index in range(self.count):
             self._spawn(index)
-        self._watcher = asyncio.create_task(self._watch(), name=f"{self.kind}-pool-watch")
+        self._watcher = asyncio.create_task(self._watch(), name="worker-pool-watch")
 
     def _spawn(self, index: int) -> None:
+        self._ready[index].clear()
         process = self._context.Process(
-            target=self._target,
-            args=(self._settings, self._redis_url, index),
-            name=f"bot-{self.kind}-{index}",
+            target=worker_main,
+            args=(self._settings, self._redis_url, index, self._ready[index]),
+            name=f"bot-worker-{index}",
         )
         process.start()
         self._processes[index] = process
 
     async def _watch(self) -> None:
-        """Restart a child that died, with a growing pause if it keeps dying."""
+        """Restart a worker that died, with a growing pause if it keeps dying."""
         started_at = [time.monotonic()] * self.count
         while not self._stopping:
             await asyncio.sleep(0.5)
             for index, process in enumerate(self._processes):
                 if self._stopping or process is None or process.is_alive():
                     continue
-                log.error(
-                    "%s process %d exited (code %s); restarting it",
-                    self.kind.capitalize(), index, process.exitcode,
-                )  # fmt: skip
+                log.error("Worker process %d exited (code %s); restarting it",
+                          index, process.exitcode)  # fmt: skip
                 if time.monotonic() - started_at[index] > 60:
                     self._restarts[index] = 0
                 backoff = RESTART_BACKOFF_SECONDS
@@ -121,7 +119,7 @@ class ChildPool:
                     started_at[index] = time.monotonic()
 
     async def stop(self, timeout: float) -> None:
-        """SIGTERM to every child; they finish or hand back their work. Kill stragglers."""
+        """SIGTERM to every worker; they finish or hand back their turns. Kill stragglers."""
         self._stopping = True
         if self._watcher is not None:
             self._watcher.cancel()

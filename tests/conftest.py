@@ -109,6 +109,8 @@ async def spawn_bot(
     started: list[BotProcess] = []
 
     async def spawn(mode: str = "http", **extra: str) -> BotProcess:
+        # One worker process each unless a test says otherwise: these tests run several bots.
+        extra = {"WORKER_PROCESSES": "1", **extra}
         env = bot_env(slack, model, redis_url, port=free_port(), mode=mode, **extra)
         process = BotProcess(env, tmp_path / f"bot-{len(started)}.log")
         started.append(process)
@@ -122,4 +124,4 @@ async def spawn_bot(
 
     yield spawn
     for process in started:
-        process.kill()
+        process.kill_all()

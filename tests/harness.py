@@ -84,6 +84,7 @@ def bot_env(
 
 
 async def wait_healthy(port: int, timeout: float = 30.0, process: Any = None) -> None:
+    """Until /health says Redis is reachable and every worker process reads the stream."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
@@ -91,7 +92,11 @@ async def wait_healthy(port: int, timeout: float = 30.0, process: Any = None) ->
                 raise AssertionError(f"bot exited with {process.returncode} before it was ready")
             with contextlib.suppress(aiohttp.ClientError, OSError):
                 async with session.get(f"http://127.0.0.1:{port}/health") as response:
-                    if response.status == 200:
+                    body = await response.json()
+                    workers = body.get("worker_processes")
+                    if response.status == 200 and (
+                        workers is None or workers["ready"] == workers["configured"]
+                    ):
                         return
             await asyncio.sleep(0.05)
     raise AssertionError("bot did not become healthy")
@@ -150,8 +155,14 @@ class BotProcess:
         env.update(self.env)
         env["PYTHONUNBUFFERED"] = "1"
         log = self.log_path.open("ab")
+        # A session of its own: the test's clean-up can end the bot with all its workers.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=REPO, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "bot"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         return self.process
 
@@ -164,10 +175,19 @@ class BotProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind."""
+        """`kill -9` of the bot's process: no clean-up of any kind. (Its worker processes are
+        told by Linux, and hand their turns back.)"""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+
+    def kill_all(self) -> None:
+        """SIGKILL to the bot and all its processes at once, as a container stop does."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(10)
 
     async def terminate(self, timeout: float = 15.0) -> float:
         """SIGTERM; returns how long the process took to exit."""
