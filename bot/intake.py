@@ -28,6 +28,9 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], 'team', ARGV[4], 'channel', ARGV[5], 'root', ARGV[6],
            'active_at', ARGV[7])
 redis.call('HINCRBY', KEYS[3], 'version', 1)
+-- Work is waiting: the thread may not expire before a worker has seen it (the worker sets
+-- the idle expiry again when it lets go of the thread).
+redis.call('PERSIST', KEYS[3])
 redis.call('XADD', KEYS[4], '*', 'thread', ARGV[2])
 return 1
 """

@@ -122,9 +122,13 @@ def http_routes(
         reason = malformed_reason(request.content_type, text)
         if reason:
             return web.json_response({"error": reason}, status=400)
-        bolt_response = await app.async_dispatch(
-            AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
-        )
+        try:
+            bolt_response = await app.async_dispatch(
+                AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+            )
+        except Exception:
+            log.exception("Could not handle a Slack request")
+            return web.json_response({"error": "temporarily unavailable"}, status=503)
         if bolt_response.status >= 500:
             # A listener could not record the request (Redis down): not acknowledged, so
             # Slack delivers it again later.

@@ -138,3 +138,16 @@ async def test_embedded_redis_keeps_conversations_across_restarts(
     finally:
         await second.terminate()
     await asyncio.sleep(0)
+
+
+async def test_no_secret_reaches_the_log_even_at_debug(
+    spawn_bot, slack: SlackStandIn, model: ChatModelStandIn
+):
+    bot = await spawn_bot("socket", LOG_LEVEL="DEBUG")
+    root = await slack.user_says(ASKER, CHANNEL, f"<@{BOT_USER}> tell me a secret")
+    await eventually(lambda: slack.bot_replies(CHANNEL, root.ts))
+    await bot.terminate()
+    log = bot.log()
+    assert "DEBUG" in log and "apps.connections.open" in log  # it did log, in detail
+    for secret in (slack.bot_token, slack.app_token, slack.signing_secret, model.api_key):
+        assert secret not in log
