@@ -31,6 +31,15 @@ def table(report: dict[str, Any]) -> str:
         "{:.1f}",
         True,
     )
+    if load.get("rounds", 1) > 1:
+        spread = [
+            f"{min(r['rounds_turns_per_second']):.0f} to {max(r['rounds_turns_per_second']):.0f}"
+            if r
+            else "–"
+            for r in (ours, base)
+        ]
+        label = f"turns per second, lowest to highest of {load['rounds']} rounds"
+        rows.append((label, *spread, "–"))
     row("turn latency p50 (ms)", "turn_ms_p50", "{:.0f}", False)
     row("turn latency p99 (ms)", "turn_ms_p99", "{:.0f}", False)
     row("acknowledgement p50 (ms)", "ack_ms_p50", "{:.1f}", False)
@@ -62,6 +71,7 @@ def table(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines.append("")
     lines.append(
+        f"Medians of {load.get('rounds', 1)} rounds per bot (memory: one thread, once). "
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
         f"Redis {m['redis']}, {m['system']}."
     )
@@ -73,6 +83,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=30)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--memory-turns", default="10,40")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="load rounds per bot; figures are medians"
+    )
     parser.add_argument("--bots", default=",".join(BOTS), help="comma-separated")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
@@ -82,6 +95,7 @@ def main() -> None:
             turns=args.turns,
             memory_turns=tuple(int(n) for n in args.memory_turns.split(",")),
             bots=[b.strip() for b in args.bots.split(",")],
+            rounds=args.rounds,
         )
     )
     if args.json:

@@ -53,6 +53,7 @@ class BotResult:
     redis_cpu_ms_per_turn: float = 0.0
     bench_cpu_share: float = 0.0  # cores the stand-ins and the load generator used
     memory: dict[int, dict[str, float]] = field(default_factory=dict)
+    rounds_turns_per_second: list[float] = field(default_factory=list)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -208,12 +209,14 @@ async def bench_bot(
     slack: SlackStandIn,
     model: ChatModelStandIn,
     log_dir: Path,
+    measure_memory: bool = True,
 ) -> BotResult:
+    """One round for one bot: started afresh on an empty Redis, measured, stopped."""
     client = aioredis.from_url(redis_url, decode_responses=True)
     await client.flushall()
     port = free_port()
     env = os.environ | bot_env(slack, model, redis_url, port=port, LOG_LEVEL="WARNING")
-    log = (log_dir / f"{name.replace(' ', '-')}.log").open("wb")
+    log = (log_dir / f"{name.replace(' ', '-')}.log").open("ab")
     # BENCH_PROFILE_PREFIX="py-spy record -o out.txt --format raw --" profiles the bots.
     prefix = os.environ.get("BENCH_PROFILE_PREFIX", "").split()
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
@@ -227,12 +230,13 @@ async def bench_bot(
             connector=aiohttp.TCPConnector(limit=0, force_close=False)
         ) as session:
             await wait_ready(session, slack, url, process)
-            # Memory: one thread alone in a fresh Redis, measured as it grows.
+            # Memory: one thread alone in a fresh Redis, measured as it grows. (It also
+            # warms the bot up: every code path of a turn has run once before the load.)
             empty = await redis_bytes(client)
             lone = Conversation(slack, replies, "C0MEMORY", f"{name} memory")
-            for n in range(1, max(memory_turns) + 1):
+            for n in range(1, (max(memory_turns) if measure_memory else 2) + 1):
                 await lone.turn(session, url)
-                if n in memory_turns:
+                if measure_memory and n in memory_turns:
                     await asyncio.sleep(0.5)  # let after-reply work settle
                     held = await redis_bytes(client) - empty
                     result.memory[n] = {
@@ -274,6 +278,7 @@ async def bench_bot(
         result.turn_ms_p99 = percentile(turn_times, 99)
         result.cpu_ms_per_turn = cpu * 1000 / len(turn_times)
         result.redis_cpu_ms_per_turn = redis_cpu_used * 1000 / len(turn_times)
+        result.rounds_turns_per_second = [result.turns_per_second]
     finally:
         slack.post_listeners.remove(replies._posted)
         process.send_signal(signal.SIGINT if prefix else signal.SIGTERM)
@@ -301,8 +306,28 @@ def machine() -> dict[str, Any]:
     }
 
 
+def median_of(rounds: list[BotResult]) -> BotResult:
+    """Each figure's median over the rounds; memory from the round that measured it."""
+    first = rounds[0]
+    combined = BotResult(first.name, memory=first.memory)
+    for name in (
+        "ack_ms_p50",
+        "ack_ms_p99",
+        "ack_ms_max",
+        "turns_per_second",
+        "turn_ms_p50",
+        "turn_ms_p99",
+        "cpu_ms_per_turn",
+        "redis_cpu_ms_per_turn",
+        "bench_cpu_share",
+    ):
+        setattr(combined, name, statistics.median(getattr(r, name) for r in rounds))
+    combined.rounds_turns_per_second = [r.turns_per_second for r in rounds]
+    return combined
+
+
 async def run(
-    *, threads: int, turns: int, memory_turns: tuple[int, ...], bots: list[str]
+    *, threads: int, turns: int, memory_turns: tuple[int, ...], bots: list[str], rounds: int
 ) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-"))
     server = EmbeddedRedis(data_dir)
@@ -315,21 +340,26 @@ async def run(
         client = aioredis.from_url(server.url, decode_responses=True)
         redis_version = (await client.info("server"))["redis_version"]
         await client.aclose()
-        results = []
-        for name in bots:
-            print(f"benchmarking the {name} …", file=sys.stderr, flush=True)
-            results.append(
-                await bench_bot(
-                    name,
-                    threads=threads,
-                    turns=turns,
-                    memory_turns=memory_turns,
-                    redis_url=server.url,
-                    slack=slack,
-                    model=model,
-                    log_dir=data_dir,
+        rounds_by_bot: dict[str, list[BotResult]] = {name: [] for name in bots}
+        for index in range(rounds):
+            # The bots take turns, in alternating order: drift in the machine's speed over
+            # the run weighs on both alike.
+            for name in bots if index % 2 == 0 else bots[::-1]:
+                print(f"round {index + 1}/{rounds}: the {name} …", file=sys.stderr, flush=True)
+                rounds_by_bot[name].append(
+                    await bench_bot(
+                        name,
+                        threads=threads,
+                        turns=turns,
+                        memory_turns=memory_turns,
+                        redis_url=server.url,
+                        slack=slack,
+                        model=model,
+                        log_dir=data_dir,
+                        measure_memory=index == 0,
+                    )
                 )
-            )
+        results = [median_of(rounds_by_bot[name]) for name in bots]
     finally:
         await slack.stop()
         await model.stop()
@@ -337,6 +367,6 @@ async def run(
         shutil.rmtree(data_dir, ignore_errors=True)
     return {
         "machine": machine() | {"redis": redis_version},
-        "load": {"threads": threads, "turns_per_thread": turns},
+        "load": {"threads": threads, "turns_per_thread": turns, "rounds": rounds},
         "results": [asdict(r) for r in results],
     }
