@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.app import build_app
-from bot.services import Services, build_services
+from bot.services import Services, build_services, until_stopped
 from bot.settings import Settings
 from bot.worker import SHUTDOWN_GRACE_SECONDS
 from bot.worker_processes import WorkerPool
@@ -169,7 +169,10 @@ async def serve(settings: Settings, redis_url: str, *, stop: asyncio.Event | Non
     # Turns run here, or in worker processes (WORKER_PROCESSES > 0) so that this process
     # only acknowledges Slack: its acknowledgements then never wait behind a turn.
     in_process = settings.worker_processes == 0
-    services = await build_services(settings, redis_url, run_turns=in_process)
+    services = await until_stopped(build_services(settings, redis_url, run_turns=in_process), stop)
+    if services is None:
+        log.info("Stopped before Redis could be reached")
+        return
     pool = None if in_process else WorkerPool(settings, redis_url, settings.worker_processes)
     app = build_app(services)
     runner = web.AppRunner(http_routes(app, services, pool), handle_signals=False)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -34,6 +37,7 @@ from graph import build_graph
 from graph.checkpoint import CompactRedisSaver
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WARM_CONNECTIONS = 32
 
@@ -130,6 +134,23 @@ def make_checkpointer(settings: Settings, redis_url: str) -> CompactRedisSaver:
         redis_client(redis_url, decode=False),
         ttl_seconds=int(settings.conversation_ttl_days * 86_400),
     )
+
+
+async def until_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+    """`work`'s result, or None if `stop` is set first (then `work` is cancelled).
+
+    Start-up waits for Redis as long as it takes; a SIGTERM meanwhile must still stop us.
+    """
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 async def build_services(settings: Settings, redis_url: str, *, run_turns: bool) -> Services:

@@ -20,7 +20,7 @@ from multiprocessing.synchronize import Event as ProcessEvent
 
 from bot.logs import configure_logging
 from bot.osutil import die_with_parent
-from bot.services import build_services
+from bot.services import build_services, until_stopped
 from bot.settings import Settings
 from bot.worker import SHUTDOWN_GRACE_SECONDS
 
@@ -46,7 +46,9 @@ async def _work(settings: Settings, redis_url: str, index: int, ready: ProcessEv
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    services = await build_services(settings, redis_url, run_turns=True)
+    services = await until_stopped(build_services(settings, redis_url, run_turns=True), stop)
+    if services is None:
+        return  # stopped while waiting for Redis
     assert services.worker is not None
     try:
         await services.worker.start()

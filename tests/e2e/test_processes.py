@@ -16,9 +16,21 @@ from tests.harness import EXPERTS, REPO, BotProcess, bot_env, eventually, free_p
 from tests.standins.chat_model import ChatModelStandIn
 from tests.standins.slack import BOT_USER, SlackStandIn
 
+_STARTED: list[BotProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def _end_every_bot():
+    """Whatever happens in a test, no bot process outlives it."""
+    yield
+    while _STARTED:
+        _STARTED.pop().kill_all()
+
 
 async def _start(slack: SlackStandIn, env: dict[str, str], log: Path) -> BotProcess:
-    process = await BotProcess(env, log).start()
+    process = BotProcess(env, log)
+    _STARTED.append(process)
+    await process.start()
     slack.delivery = "socket" if "SLACK_APP_TOKEN" in env else "http"
     slack.bot_url = process.events_url
     return process
@@ -151,3 +163,16 @@ async def test_no_secret_reaches_the_log_even_at_debug(
     assert "DEBUG" in log and "apps.connections.open" in log  # it did log, in detail
     for secret in (slack.bot_token, slack.app_token, slack.signing_secret, model.api_key):
         assert secret not in log
+
+
+async def test_bot_waits_for_an_unreachable_redis_and_still_stops_on_sigterm(
+    slack: SlackStandIn, model: ChatModelStandIn, tmp_path: Path
+):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    bot = BotProcess(bot_env(slack, model, dead, port=free_port()), tmp_path / "bot.log")
+    _STARTED.append(bot)
+    bot.spawn()
+    await eventually(lambda: "Waiting for Redis" in bot.log(), timeout=20)
+    assert bot.process.poll() is None  # still there, waiting
+    assert await bot.terminate() < 10
+    assert "127.0.0.1" in bot.log() and "xoxb" not in bot.log()
