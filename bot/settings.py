@@ -10,6 +10,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Turns mostly wait on the model; past a few processes (about 120 MB each) more cores add
+# little for a default. WORKER_PROCESSES overrides it.
+MAX_DEFAULT_WORKERS = 4
 
 
 class ConfigError(Exception):
@@ -87,7 +90,9 @@ class Settings:
             redis_url=reader.text("REDIS_URL"),
             data_dir=Path(reader.text("DATA_DIR") or "data"),
             worker_concurrency=reader.integer("WORKER_CONCURRENCY", 32, minimum=1),
-            worker_processes=reader.integer("WORKER_PROCESSES", available_cores(), minimum=0),
+            worker_processes=reader.integer(
+                "WORKER_PROCESSES", min(available_cores(), MAX_DEFAULT_WORKERS), minimum=0
+            ),
             lease_seconds=reader.number("LEASE_SECONDS", 15.0, minimum=1.0),
             model_timeout_seconds=reader.number("MODEL_TIMEOUT_SECONDS", 60.0, minimum=0.1),
             model_max_retries=reader.integer("MODEL_MAX_RETRIES", 2, minimum=0),
