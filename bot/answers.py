@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, ids
 from bot.experts import ExpertCheckUnavailable, ExpertDirectory
+from bot.payload import text_at
 from bot.requests import ExpertRequest, RequestStore, Status
 from bot.slack_effects import SlackEffects, slack_error
 
@@ -84,8 +85,8 @@ class AnswerService:
         self, *, team: str, user: str, view: dict[str, Any], channel: str
     ) -> dict[str, Any] | None:
         """The modal was submitted. Returns the modal response, None to close the modal."""
-        request_id = str(view.get("private_metadata") or "")
-        answer = _answer_text(view)
+        request_id = text_at(view, "private_metadata") or ""
+        answer = text_at(view, "state", "values", ids.ANSWER_BLOCK, ids.ANSWER_INPUT, "value") or ""
         if not answer.strip():
             return blocks.answer_errors(BLANK_ANSWER)
         try:
@@ -99,7 +100,7 @@ class AnswerService:
                 await self._effects.ephemeral(channel=channel, user=user, text=refusal)
                 return blocks.answer_not_taken_view(refusal, answer)
             result = await self._requests.claim(
-                request.id, team=team, user=user, answer=answer, view_id=str(view.get("id", ""))
+                request.id, team=team, user=user, answer=answer, view_id=text_at(view, "id") or ""
             )
         except RedisError as exc:
             log.error("Could not record an answer to %s: %s", request_id, exc)
@@ -146,10 +147,3 @@ class AnswerService:
 
     async def _tell(self, click: Click, text: str) -> None:
         await self._effects.ephemeral(channel=click.channel, user=click.user, text=text)
-
-
-def _answer_text(view: dict[str, Any]) -> str:
-    values = (view.get("state") or {}).get("values") or {}
-    field = (values.get(ids.ANSWER_BLOCK) or {}).get(ids.ANSWER_INPUT) or {}
-    value = field.get("value")
-    return value if isinstance(value, str) else ""

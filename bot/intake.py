@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from bot import keys
 from bot.domain import IncomingMessage
 from bot.formatting import slack_to_plain
+from bot.payload import text_at
 
 # Message subtypes that are someone writing to the bot; edits, joins, bot posts are not.
 HANDLED_SUBTYPES = {None, "file_share", "thread_broadcast"}
@@ -42,23 +43,23 @@ def message_from_event(
     """The message an event carries, if it is one the bot may answer (thread rules aside)."""
     if event.get("subtype") not in HANDLED_SUBTYPES:
         return None
-    user = event.get("user")
+    user = text_at(event, "user")
     if not user or event.get("bot_id") or user == bot_user_id:
         return None
-    channel, ts = event.get("channel"), event.get("ts")
+    channel, ts = text_at(event, "channel"), text_at(event, "ts")
     if not channel or not ts:
         return None
     # The installation's team, not the author's: in a shared channel they differ.
-    team = team_id or event.get("team")
+    team = team_id or text_at(event, "team")
     if not team:
         return None
     return IncomingMessage(
         team=team,
         channel=channel,
         ts=ts,
-        root=event.get("thread_ts") or ts,
+        root=text_at(event, "thread_ts") or ts,
         user=user,
-        text=slack_to_plain(event.get("text") or "", bot_user_id),
+        text=slack_to_plain(text_at(event, "text") or "", bot_user_id),
     )
 
 
@@ -76,7 +77,7 @@ class Intake:
         was a duplicate (the same message arrives as `app_mention` and as `message`).
         """
         mentioned = event.get("type") == "app_mention" or (
-            bool(bot_user_id) and f"<@{bot_user_id}" in (event.get("text") or "")
+            bool(bot_user_id) and f"<@{bot_user_id}" in (text_at(event, "text") or "")
         )
         message = message_from_event(event, team_id=team_id, bot_user_id=bot_user_id)
         if message is None:

@@ -31,7 +31,20 @@ HEALTH_PATH = "/health"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_CLOCK_SKEW_SECONDS = 300
 
-INTERACTIVE_TYPES = {
+# What must hold of a payload before Bolt reads it (Bolt indexes into these without checks):
+# field -> the types it may have. A missing field is fine unless required below.
+_OBJECT = (dict, type(None))
+_INTERACTIVE_FIELDS: dict[str, tuple[type, ...]] = {
+    "team": _OBJECT,
+    "user": (dict,),
+    "channel": _OBJECT,
+    "container": _OBJECT,
+    "message": _OBJECT,
+    "view": _OBJECT,
+    "enterprise": _OBJECT,
+    "trigger_id": (str, type(None)),
+}
+_INTERACTIVE_REQUIRED = {
     "block_actions": ("actions", list),
     "view_submission": ("view", dict),
     "view_closed": ("view", dict),
@@ -39,6 +52,47 @@ INTERACTIVE_TYPES = {
     "message_action": ("callback_id", str),
     "block_suggestion": ("action_id", str),
 }
+_EVENT_FIELDS: dict[str, tuple[type, ...]] = {
+    "user": (str, dict, type(None)),
+    "channel": (str, dict, type(None)),
+    "text": (str, type(None)),
+    "ts": (str, type(None)),
+    "thread_ts": (str, type(None)),
+    "team": (str, type(None)),
+    "item": _OBJECT,
+    "message": _OBJECT,
+    "previous_message": _OBJECT,
+}
+
+
+def _wrong_field(data: dict[str, Any], fields: dict[str, tuple[type, ...]]) -> str | None:
+    for name, types in fields.items():
+        if name in data and not isinstance(data[name], types):
+            return name
+    return None
+
+
+def _interactive_problem(payload: dict[str, Any]) -> str | None:
+    kind = payload["type"]
+    wrong = _wrong_field(payload, _INTERACTIVE_FIELDS)
+    if wrong:
+        return f"{kind} payload with an odd {wrong}"
+    required = _INTERACTIVE_REQUIRED.get(kind)
+    if required is None:
+        return None
+    if not isinstance(payload.get(required[0]), required[1]):
+        return f"{kind} payload without {required[0]}"
+    if not isinstance((payload.get("user") or {}).get("id"), str):
+        return f"{kind} payload without a user"
+    if kind == "block_actions" and not all(
+        isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in payload["actions"]
+    ):
+        return "block_actions payload with odd actions"
+    if kind in ("view_submission", "view_closed") and not all(
+        isinstance(payload["view"].get(name), str) for name in ("type", "callback_id")
+    ):
+        return f"{kind} payload with an odd view"
+    return None
 
 
 def malformed_reason(content_type: str, text: str) -> str | None:
@@ -50,10 +104,15 @@ def malformed_reason(content_type: str, text: str) -> str | None:
             return "body is not valid JSON"
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
             return "JSON body has no type"
+        if not isinstance(payload.get("team_id", ""), str):
+            return "odd team_id"
         if payload["type"] == "event_callback":
             event = payload.get("event")
             if not isinstance(event, dict) or not isinstance(event.get("type"), str):
                 return "event_callback without an event"
+            wrong = _wrong_field(event, _EVENT_FIELDS)
+            if wrong:
+                return f"event with an odd {wrong}"
         return None
     if content_type == "application/x-www-form-urlencoded":
         try:
@@ -68,13 +127,7 @@ def malformed_reason(content_type: str, text: str) -> str | None:
             return "payload is not valid JSON"
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
             return "payload has no type"
-        shape = INTERACTIVE_TYPES.get(payload["type"])
-        if shape and not isinstance(payload.get(shape[0]), shape[1]):
-            return f"{payload['type']} payload without {shape[0]}"
-        user = payload.get("user")
-        if shape and not (isinstance(user, dict) and isinstance(user.get("id"), str)):
-            return f"{payload['type']} payload without a user"
-        return None
+        return _interactive_problem(payload)
     return f"unsupported content type {content_type!r}"
 
 
@@ -123,9 +176,13 @@ def http_routes(
         if reason:
             return web.json_response({"error": reason}, status=400)
         try:
-            bolt_response = await app.async_dispatch(
-                AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
-            )
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+            # Bolt reads ids out of the payload as it builds the request; fields of types
+            # Slack never sends make it fail there.
+            return web.json_response({"error": "payload fields of unexpected types"}, status=400)
+        try:
+            bolt_response = await app.async_dispatch(bolt_request)
         except Exception:
             log.exception("Could not handle a Slack request")
             return web.json_response({"error": "temporarily unavailable"}, status=503)

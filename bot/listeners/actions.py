@@ -7,26 +7,26 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.answers import Click
+from bot.payload import text_at
 from bot.services import Services
 
 
 def click_from_body(body: dict[str, Any]) -> Click | None:
-    actions = body.get("actions") or []
-    action = actions[0] if actions and isinstance(actions[0], dict) else {}
-    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-    user = (body.get("user") or {}).get("id")
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
-    if not (team and user and channel and isinstance(action.get("value"), str)):
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions else None
+    team = text_at(body, "team", "id") or text_at(body, "user", "team_id")
+    user = text_at(body, "user", "id")
+    channel = text_at(body, "channel", "id") or text_at(body, "container", "channel_id")
+    request_id = text_at(action, "value")
+    if not (team and user and channel and request_id):
         return None
     return Click(
         team=team,
         user=user,
-        request_id=action["value"],
+        request_id=request_id,
         channel=channel,
-        trigger_id=str(body.get("trigger_id") or ""),
-        message_ts=(body.get("message") or {}).get("ts"),
+        trigger_id=text_at(body, "trigger_id") or "",
+        message_ts=text_at(body, "message", "ts"),
     )
 
 

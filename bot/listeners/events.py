@@ -9,6 +9,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot import blocks
 from bot.experts import ExpertCheckUnavailable
+from bot.payload import text_at
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ async def handle_message_event(
     services: Services, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
 ) -> None:
     """`message` and `app_mention`: recorded before Slack's ack (process_before_response)."""
-    team_id = str(body.get("team_id") or context.team_id or "")
+    team_id = text_at(body, "team_id") or context.team_id or ""
     await services.intake.accept_event(event, team_id=team_id, bot_user_id=context.bot_user_id)
 
 
@@ -30,9 +31,9 @@ async def handle_membership_change(services: Services, event: dict[str, Any]) ->
 async def handle_app_home_opened(
     services: Services, event: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    if event.get("tab") not in (None, "home"):
+    user = text_at(event, "user")
+    if event.get("tab") not in (None, "home") or user is None:
         return
-    user = str(event.get("user") or "")
     try:
         is_expert = await services.experts.is_expert(user)
     except ExpertCheckUnavailable:
