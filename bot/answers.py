@@ -38,7 +38,6 @@ class Click:
     request_id: str
     channel: str
     trigger_id: str
-    message_ts: str | None = None
 
 
 class AnswerService:

@@ -200,7 +200,7 @@ def http_routes(
             "mode": "socket" if settings.socket_mode else "http",
         }
         if services.worker is not None:
-            body["turns_in_flight"] = services.worker.health.in_flight
+            body["turns_in_flight"] = services.worker.in_flight
         if pool is not None:
             body["worker_processes"] = {
                 "configured": pool.count,

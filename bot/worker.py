@@ -85,14 +85,6 @@ class ThreadLease:
     lost: bool = False
 
 
-@dataclass
-class WorkerHealth:
-    redis_ok: bool = True
-    last_redis_error: str = ""
-    in_flight: int = 0
-    turns_failed: int = 0
-
-
 class Worker:
     def __init__(
         self,
@@ -112,7 +104,7 @@ class Worker:
         # An entry idle this long belongs to a dead worker: its lease has run out too.
         self._reclaim_idle_ms = int(self._lease_ms * 1.5) + 500
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.health = WorkerHealth()
+        self._redis_ok = True  # for logging the changes, once each
         self._acquire = redis.register_script(_ACQUIRE_OR_ACK)
         self._release = redis.register_script(_RELEASE_IF_UNCHANGED)
         self._renew = redis.register_script(_RENEW)
@@ -122,6 +114,11 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
+
+    @property
+    def in_flight(self) -> int:
+        """Threads this worker is draining now."""
+        return len(self._in_flight)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -245,15 +242,14 @@ class Worker:
                 )
 
     def _redis_down(self, exc: BaseException) -> None:
-        if self.health.redis_ok:
+        if self._redis_ok:
             log.error("Redis is unreachable (%s); retrying until it is back", exc)
-        self.health.redis_ok = False
-        self.health.last_redis_error = str(exc)
+        self._redis_ok = False
 
     def _redis_up(self) -> None:
-        if not self.health.redis_ok:
+        if not self._redis_ok:
             log.info("Redis is reachable again")
-        self.health.redis_ok = True
+        self._redis_ok = True
 
     # ------------------------------------------------------------------ draining a thread
 
@@ -263,11 +259,9 @@ class Worker:
             return
         task = asyncio.create_task(self._drain(ThreadLease(thread_id, entry_id)))
         self._in_flight[entry_id] = task
-        self.health.in_flight = len(self._in_flight)
 
         def done(_: asyncio.Task[None]) -> None:
             self._in_flight.pop(entry_id, None)
-            self.health.in_flight = len(self._in_flight)
             self._slot_free.set()
 
         task.add_done_callback(done)
@@ -322,7 +316,6 @@ class Worker:
         elif isinstance(exc, ExpertPostFailed):
             pass  # logged where it happened; retried for as long as it takes
         else:
-            self.health.turns_failed += 1
             log.exception("Work on thread %s failed; it will be retried", thread_id)
             with contextlib.suppress(RedisError):
                 await self._conversations.record_failure(thread_id, exc)

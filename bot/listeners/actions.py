@@ -26,7 +26,6 @@ def click_from_body(body: dict[str, Any]) -> Click | None:
         request_id=request_id,
         channel=channel,
         trigger_id=text_at(body, "trigger_id") or "",
-        message_ts=text_at(body, "message", "ts"),
     )
 
 

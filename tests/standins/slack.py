@@ -100,8 +100,6 @@ class SlackStandIn:
         self._socket_turn = itertools.count()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self.events_delivered = 0
-        self.sockets_opened = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -418,7 +416,6 @@ class SlackStandIn:
     async def deliver_event(self, body: dict[str, Any], *, retry_num: int | None = None) -> int:
         """Send an Events API payload; returns the HTTP status. Over Socket Mode: 200 when
         the bot acknowledged it within 3 s, 0 when it did not (Slack would then retry)."""
-        self.events_delivered += 1
         if self.delivery == "socket":
             try:
                 await self.socket_send(
@@ -539,7 +536,6 @@ class SlackStandIn:
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
         self._sockets.append(ws)
-        self.sockets_opened += 1
         await ws.send_json(
             {
                 "type": "hello",
